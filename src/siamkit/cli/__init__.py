@@ -1,0 +1,1 @@
+"""The ``siamkit`` command line: a thin layer over the same functions Python users call."""

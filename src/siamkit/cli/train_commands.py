@@ -1,0 +1,66 @@
+"""``siamkit train`` and ``siamkit demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("demo")(demo_command)
+
+
+def train_command(
+    data: Path = typer.Argument(..., help="Folder of identity folders (leaf folder = identity) or a path,label CSV."),
+    out: Path = typer.Option(..., "--out", help="Run folder to create (or continue with --resume)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options; flags override it."),
+    backbone: Optional[str] = typer.Option(None, help="Any timm model name [default: tf_efficientnet_lite0]."),
+    pretrained: Optional[str] = typer.Option(None, help="auto | none | PATH to a weights file [default: auto]."),
+    loss: Optional[str] = typer.Option(None, help="triplet | contrastive | bce | multi-similarity | arcface."),
+    sampling: Optional[str] = typer.Option(None, help="online (M-per-class + miner) | fixed (seeded pairs/triplets)."),
+    miner: Optional[str] = typer.Option(None, help="batch-hard | semi-hard | all."),
+    margin: Optional[float] = typer.Option(None, help="Loss margin [default depends on the loss]."),
+    embedding_dim: Optional[int] = typer.Option(None, help="Embedding size D [default: 128]."),
+    image_size: Optional[int] = typer.Option(None, help="Square input size in pixels [default: 160]."),
+    batch_size: Optional[int] = typer.Option(None, help="Images per batch [default: 32]."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate of the head; the backbone gets lr x backbone-lr-scale."),
+    max_epochs: Optional[int] = typer.Option(None, help="Upper bound on epochs [default: 15]."),
+    max_time: Optional[float] = typer.Option(None, help="Stop after this many minutes."),
+    split: Optional[str] = typer.Option(None, help="Identity fractions train,val,test [default: 0.7,0.15,0.15]."),
+    closed_set: Optional[bool] = typer.Option(None, "--closed-set/--open-set", help="Split images inside identities instead of identities."),
+    trainable_stages: Optional[int] = typer.Option(None, help="Backbone stages to train: 0 = frozen, -1 = all [default: 3]."),
+    seed: Optional[int] = typer.Option(None, help="Seed for the split, sampling and initialisation [default: 0]."),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    evaluate: Optional[bool] = typer.Option(None, "--evaluate/--no-evaluate", help="Evaluate on test identities at the end."),
+) -> None:
+    """Train a similarity model and write RUN/model (config.json + model.safetensors)."""
+    from siamkit.training.config import load_config
+    from siamkit.training.pipeline import train_and_evaluate
+
+    overrides = {
+        "backbone": backbone, "pretrained": pretrained, "loss": loss, "sampling": sampling, "miner": miner,
+        "margin": margin, "embedding_dim": embedding_dim, "image_size": image_size, "batch_size": batch_size,
+        "lr": lr, "max_epochs": max_epochs, "max_time": max_time, "split": split, "closed_set": closed_set,
+        "trainable_stages": trainable_stages, "seed": seed, "device": device, "evaluate": evaluate,
+    }
+    settings = load_config(config, overrides)
+    result = train_and_evaluate(data, out, settings, resume=resume)
+    typer.echo(f"model folder: {result.model_folder}")
+    if result.report_path:
+        typer.echo(f"report: {result.report_path}")
+
+
+def demo_command(
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Where to write the demo run."),
+) -> None:
+    """Train and evaluate on scikit-learn's bundled digits (offline, a few minutes on a CPU)."""
+    from siamkit.demo import run_demo
+
+    result = run_demo(out)
+    typer.echo(f"model folder: {result.model_folder}")
+    if result.report_path:
+        typer.echo(f"report: {result.report_path}")

@@ -1,0 +1,95 @@
+"""The backbone's own input normalisation, plus the training augmentations.
+
+Mean, std and interpolation come from the backbone's timm pretrained config: a network trained
+with inputs in [-1, 1] (EfficientNet-Lite) silently loses accuracy when fed ImageNet mean/std, one
+of the protocol bugs we keep finding in public notebooks. The config is stored in the model
+folder so inference reproduces exactly what training saw, without timm having to guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from PIL import Image
+from torchvision import transforms as T
+from torchvision.transforms import InterpolationMode
+
+_INTERPOLATIONS = {
+    "bicubic": InterpolationMode.BICUBIC,
+    "bilinear": InterpolationMode.BILINEAR,
+    "nearest": InterpolationMode.NEAREST,
+    "lanczos": InterpolationMode.LANCZOS,
+}
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bicubic"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Preprocessing":
+        return cls(int(data["image_size"]), tuple(data["mean"]), tuple(data["std"]), data.get("interpolation", "bicubic"))
+
+    @classmethod
+    def from_timm_config(cls, data_config: dict, image_size: int) -> "Preprocessing":
+        interpolation = data_config.get("interpolation", "bicubic")
+        if interpolation not in _INTERPOLATIONS:
+            interpolation = "bicubic"
+        return cls(image_size, tuple(data_config["mean"]), tuple(data_config["std"]), interpolation)
+
+    @property
+    def interpolation_mode(self) -> InterpolationMode:
+        return _INTERPOLATIONS[self.interpolation]
+
+    def eval_transform(self) -> T.Compose:
+        """Whole image resized to a square: identity cues near the border are not cropped away."""
+        return T.Compose(
+            [
+                T.Resize((self.image_size, self.image_size), interpolation=self.interpolation_mode, antialias=True),
+                T.ToTensor(),
+                T.Normalize(self.mean, self.std),
+            ]
+        )
+
+    def train_transform(self, augment: "Augmentation") -> T.Compose:
+        if not augment.enabled:
+            return self.eval_transform()
+        steps = [
+            T.RandomResizedCrop(
+                self.image_size,
+                scale=(augment.crop_scale, 1.0),
+                ratio=(3 / 4, 4 / 3),
+                interpolation=self.interpolation_mode,
+                antialias=True,
+            )
+        ]
+        if augment.horizontal_flip:
+            steps.append(T.RandomHorizontalFlip())
+        if augment.color_jitter > 0:
+            j = augment.color_jitter
+            steps.append(T.ColorJitter(brightness=j, contrast=j, saturation=j))
+        if augment.rotation > 0:
+            steps.append(T.RandomRotation(augment.rotation, interpolation=InterpolationMode.BILINEAR, fill=255))
+        steps += [T.ToTensor(), T.Normalize(self.mean, self.std)]
+        return T.Compose(steps)
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        return self.eval_transform()(image)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Training-only augmentation; evaluation never augments."""
+
+    enabled: bool = True
+    crop_scale: float = 0.8
+    horizontal_flip: bool = True
+    color_jitter: float = 0.2
+    rotation: float = 0.0

@@ -1,0 +1,101 @@
+"""N-way one-shot classification, the task Koch et al. (2015) used to evaluate Siamese networks.
+
+Each episode shows the model one example ("support") of each of N identities it has never
+been trained on, then a new image ("query") of one of them; the episode is correct when the
+nearest support belongs to the query's identity. Chance level is 1/N. With ``within_group``
+all N identities come from one group (e.g. one Omniglot alphabet), which is the harder and
+more telling version because look-alike identities compete.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from siamkit.errors import SiamkitError
+from siamkit.evaluation.distances import check_embeddings, l2_normalize
+
+
+def _identity_pools(codes: np.ndarray, group_codes: np.ndarray | None) -> list[np.ndarray]:
+    """Identity numbers that can take part in an episode, as one pool or one pool per group.
+
+    An identity is usable when it has at least 2 images (a support and a different query).
+    """
+    counts = np.bincount(codes)
+    usable = np.flatnonzero(counts >= 2)
+    if group_codes is None:
+        return [usable]
+    identity_group = np.full(len(counts), -1)
+    for identity in usable:
+        groups_seen = np.unique(group_codes[codes == identity])
+        if len(groups_seen) > 1:
+            raise SiamkitError(
+                f"identity number {identity} has images in {len(groups_seen)} groups; "
+                "each identity must belong to exactly one group for within-group one-shot"
+            )
+        identity_group[identity] = groups_seen[0]
+    return [usable[identity_group[usable] == g] for g in np.unique(identity_group[usable])]
+
+
+def one_shot_accuracy(
+    embeddings,
+    labels,
+    ways: int,
+    episodes: int = 400,
+    seed: int = 0,
+    groups=None,
+    within_group: bool = False,
+) -> dict:
+    """Accuracy of ``ways``-way one-shot episodes, seeded so every call gives the same number.
+
+    Each episode draws ``ways`` identities with >= 2 images (from one group, chosen uniformly
+    among groups with enough such identities, when ``within_group``), one support image each,
+    and one query image (never the support) of one of them. Ties in distance are broken at
+    random so a collapsed model scores chance, not 0 or 1.
+
+    Returns ``{"accuracy", "ci95", "episodes", "ways", "chance"}``; ``ci95`` is the normal
+    approximation half-width 1.96 * sqrt(p (1 - p) / episodes).
+    """
+    array, label_array = check_embeddings(embeddings, labels)
+    ways, episodes = int(ways), int(episodes)
+    if ways < 2:
+        raise SiamkitError(f"one-shot needs at least 2 ways, got {ways}")
+    if episodes < 1:
+        raise SiamkitError(f"one-shot needs at least 1 episode, got {episodes}")
+    if within_group and groups is None:
+        raise SiamkitError("within-group one-shot needs a group (e.g. alphabet) for every image")
+    _, codes = np.unique(label_array, return_inverse=True)
+    codes = codes.reshape(-1)
+    group_codes = None
+    if within_group:
+        group_array = np.asarray(groups)
+        if group_array.shape != label_array.shape:
+            raise SiamkitError(f"got {len(group_array)} groups for {len(label_array)} images; need one per image")
+        group_codes = np.unique(group_array, return_inverse=True)[1].reshape(-1)
+    pools = [pool for pool in _identity_pools(codes, group_codes) if len(pool) >= ways]
+    if not pools:
+        where = "in any single group" if within_group else "in the data"
+        raise SiamkitError(f"{ways}-way one-shot needs {ways} identities with 2+ images {where}; too few found")
+
+    normalized = l2_normalize(array)
+    images_of = {identity: np.flatnonzero(codes == identity) for pool in pools for identity in pool}
+    rng = np.random.default_rng(seed)
+    correct = 0
+    for _ in range(episodes):
+        pool = pools[rng.integers(len(pools))]
+        chosen = rng.choice(pool, size=ways, replace=False)
+        target = int(rng.integers(ways))
+        supports = np.array([rng.choice(images_of[identity]) for identity in chosen])
+        query, supports[target] = rng.choice(images_of[chosen[target]], size=2, replace=False)
+        distances = np.linalg.norm(normalized[supports] - normalized[query], axis=1)
+        nearest = np.flatnonzero(distances == distances.min())
+        correct += int(rng.choice(nearest) == target)
+    accuracy = correct / episodes
+    return {
+        "accuracy": accuracy,
+        "ci95": 1.96 * math.sqrt(accuracy * (1.0 - accuracy) / episodes),
+        "episodes": episodes,
+        "ways": ways,
+        "chance": 1.0 / ways,
+    }

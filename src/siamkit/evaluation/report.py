@@ -1,0 +1,293 @@
+"""The evaluation report: one self-contained HTML file a person can read top to bottom.
+
+Plots are embedded as base64 data URIs and the CSS is inline, so the file can be mailed,
+attached to a ticket or opened offline years later and still show everything; it references
+no external resource. Every piece of text from the metrics goes through :func:`html.escape`
+(identity names and file paths come from users' folders). Files are written to a temporary
+name in the same folder and moved into place with :func:`os.replace`, so a reader never sees
+half a report.
+
+``plots`` keys understood by :func:`write_report`, in reading order: ``training_curves``,
+``roc``, ``distance_histograms``, ``confusion_matrix``, ``retrieval_grid``,
+``hardest_false_matches``, ``embedding_projection``; any other key is shown after them.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+
+PLOT_SECTIONS = (
+    ("training_curves", "Training curves"),
+    ("roc", "ROC curve"),
+    ("distance_histograms", "Distances of same vs different identity pairs"),
+    ("confusion_matrix", "Confusion matrix at the chosen threshold"),
+    ("retrieval_grid", "Retrieval examples"),
+    ("hardest_false_matches", "Hardest false matches"),
+    ("embedding_projection", "Embedding projection"),
+)
+
+# Headline rows of the summary table: (label, path into the metrics dict).
+SUMMARY_ROWS = (
+    ("Verification ROC AUC", ("verification", "roc_auc")),
+    ("Equal error rate (lower is better)", ("verification", "eer")),
+    ("TPR at FPR 1%", ("verification", "tpr_at_fpr", "0.01")),
+    ("TPR at FPR 0.1%", ("verification", "tpr_at_fpr", "0.001")),
+    ("Verification accuracy at threshold", ("verification", "accuracy")),
+    ("F1 at threshold", ("verification", "f1")),
+    ("Threshold (distance)", ("verification", "threshold")),
+    ("Precision@1", ("retrieval", "precision_at_1")),
+    ("MAP@R", ("retrieval", "map_at_r")),
+    ("Triplet accuracy", ("triplet_accuracy",)),
+)
+
+# Values that are shown elsewhere or are too bulky for the details table.
+_DETAIL_SKIP = {"roc", "classification_report"}
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1150px;
+       margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #4575b4; padding-bottom: .3em; }
+h2 { margin-top: 2em; color: #2c4f7c; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: .35em .8em; text-align: left; vertical-align: top; }
+th { background: #eef2f7; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr:nth-child(even) td { background: #fafafa; }
+img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+pre { background: #f6f8fa; padding: 1em; overflow-x: auto; }
+.protocol { background: #fff8e1; border-left: 4px solid #f0b400; padding: .6em 1em; }
+.note { color: #666; font-size: 0.9em; }
+"""
+
+
+def _format(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3g}" if value != 0 and abs(value) < 1e-3 else f"{value:.4f}"
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _lookup(metrics: dict, path: tuple):
+    for key in path:
+        if not isinstance(metrics, dict) or key not in metrics:
+            return None
+        metrics = metrics[key]
+    return metrics
+
+
+def _table(columns, rows) -> str:
+    """An HTML table; numbers are right-aligned, everything is escaped."""
+    head = "".join(f"<th>{html.escape(str(column))}</th>" for column in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for value in row:
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            numeric = numeric or (isinstance(value, str) and " ± " in value)
+            css = ' class="num"' if numeric else ""
+            cells.append(f"<td{css}>{html.escape(_format(value))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _image(path, alt: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
+
+
+def _summary_rows(metrics: dict) -> list[tuple[str, tuple]]:
+    rows = list(SUMMARY_ROWS[:7])
+    for k in (_lookup(metrics, ("retrieval", "recall_at_k")) or {}):
+        rows.append((f"Recall@{k}", ("retrieval", "recall_at_k", k)))
+    rows.extend(SUMMARY_ROWS[7:9])
+    for ways in (metrics.get("one_shot") or {}):
+        rows.append((f"{ways}-way one-shot accuracy", ("one_shot", ways)))
+    rows.extend(SUMMARY_ROWS[9:])
+    return rows
+
+
+def _summary_value(metrics: dict, path: tuple):
+    value = _lookup(metrics, path)
+    if isinstance(value, dict) and "accuracy" in value:  # one-shot: accuracy ± 95% interval
+        return f"{value['accuracy']:.4f} ± {value.get('ci95', 0.0):.4f}"
+    return value
+
+
+def _name(part, fallback: str) -> str:
+    if isinstance(part, dict):
+        return str(part.get("name") or fallback)
+    return str(part) if part else fallback
+
+
+def _summary(metrics: dict) -> str:
+    baseline = metrics.get("baseline")
+    columns = ["metric", _name(metrics.get("model"), "trained model")]
+    if isinstance(baseline, dict):
+        columns.append(_name(baseline, "baseline"))
+    rows = []
+    for label, path in _summary_rows(metrics):
+        row = [label, _summary_value(metrics, path)]
+        if isinstance(baseline, dict):
+            row.append(_summary_value(baseline, path))
+        if any(value is not None for value in row[1:]):
+            rows.append(row)
+    return _table(columns, rows)
+
+
+def _protocol(metrics: dict) -> str:
+    """One line: open- or closed-set first (it changes what the numbers mean), then the counts."""
+    protocol = metrics.get("protocol")
+    if isinstance(protocol, str):
+        return f'<p class="protocol">{html.escape(protocol)}</p>'
+    protocol = dict(protocol or {})
+    setting = protocol.pop("setting", None)
+    open_set = protocol.pop("open_set", None)
+    if setting is None and open_set is not None:
+        setting = "open-set" if open_set else "closed-set"
+    if setting is None:
+        headline = "open-set / closed-set: not stated"
+    elif "open" in str(setting).lower():
+        headline = "Open-set: test identities were never seen in training"
+    else:
+        headline = "Closed-set: test identities also appear in training (different images)"
+    for key in ("test_identities", "test_images"):
+        if key not in protocol and key in metrics:
+            protocol[key] = metrics[key]
+    details = [f"{key.replace('_', ' ')}: {_format(value)}" for key, value in protocol.items()]
+    text = " · ".join([headline, *details])
+    return f'<p class="protocol"><strong>Protocol.</strong> {html.escape(text)}</p>'
+
+
+def _threshold_note(metrics: dict) -> str:
+    """Say where the threshold came from: a reader must know it was not tuned on the test set."""
+    verification = metrics.get("verification") or {}
+    if "threshold" not in verification:
+        return ""
+    rule = verification.get("threshold_rule", "unstated rule")
+    text = (
+        f"Distances are Euclidean between L2-normalised embeddings; a pair counts as the same identity "
+        f"when its distance is at most {_format(verification['threshold'])}, a threshold chosen on "
+        f"validation pairs by the '{rule}' rule and applied unchanged to "
+        f"{_format(verification.get('pairs'))} test pairs."
+    )
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def _flatten(value, prefix="") -> list[tuple[str, object]]:
+    if isinstance(value, dict):
+        items = []
+        for key, inner in value.items():
+            if key not in _DETAIL_SKIP:
+                items.extend(_flatten(inner, f"{prefix}{key}."))
+        return items
+    if isinstance(value, list) and len(value) > 20:
+        return []
+    return [(prefix.rstrip("."), value)]
+
+
+def _details(metrics: dict) -> str:
+    baseline = metrics.get("baseline")
+    trained = dict(_flatten({k: v for k, v in metrics.items() if k != "baseline"}))
+    if not isinstance(baseline, dict):
+        return _table(["metric", "value"], [(key, value) for key, value in trained.items()])
+    base = dict(_flatten(baseline))
+    keys = list(trained) + [key for key in base if key not in trained]
+    return _table(["metric", "trained", "baseline"], [(k, trained.get(k), base.get(k)) for k in keys])
+
+
+def _plot_sections(metrics: dict, plots: dict) -> list[str]:
+    available = {key: path for key, path in plots.items() if path and Path(path).is_file()}
+    known = [key for key, _ in PLOT_SECTIONS]
+    sections = [(key, heading) for key, heading in PLOT_SECTIONS if key in available]
+    sections += [(key, key.replace("_", " ").capitalize()) for key in available if key not in known]
+    parts = []
+    for key, heading in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        parts.append(_image(available[key], heading))
+        report = _lookup(metrics, ("verification", "classification_report"))
+        if key == "confusion_matrix" and report:
+            parts.append(f"<pre>{html.escape(report)}</pre>")
+    return parts
+
+
+def _extra_tables(extra_tables) -> list[str]:
+    parts = []
+    for table in extra_tables or ():
+        columns = list(table["columns"])
+        rows = [[row.get(c) for c in columns] if isinstance(row, dict) else list(row) for row in table["rows"]]
+        parts.append(f"<h2>{html.escape(str(table.get('title', 'Table')))}</h2>")
+        parts.append(_table(columns, rows))
+    return parts
+
+
+def _page(title: str, body_parts: list[str]) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
+        f"<h1>{html.escape(title)}</h1>\n" + "\n".join(body_parts) + "\n</body></html>\n"
+    )
+
+
+def _write_atomically(out_path, text: str) -> Path:
+    path = Path(out_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp", delete=False)
+    try:
+        with handle:
+            handle.write(text)
+        os.chmod(handle.name, 0o644)  # mkstemp makes it private; a report is meant to be shared
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_report(out_path, metrics: dict, plots: dict, title: str, extra_tables=None) -> Path:
+    """Write the evaluation report for ``metrics`` (as from ``evaluate_embeddings`` plus the
+    caller's ``protocol``, ``baseline``, ``model`` and ``timing``) and the PNGs in ``plots``.
+
+    ``metrics["protocol"]`` may be a string or a dict; in a dict, ``open_set`` (bool) or
+    ``setting`` ("open-set"/"closed-set") labels the protocol and every other item (e.g.
+    ``train_identities``, ``test_identities``) is listed after it. ``metrics["baseline"]``,
+    when present, has the same shape as ``metrics`` and gets its own column. Plots whose path
+    is missing or does not exist are left out. ``extra_tables`` is a list of
+    ``{"title", "columns", "rows"}`` dicts (rows as dicts or sequences), shown before the details.
+    """
+    parts = ["<h2>Summary</h2>", _protocol(metrics), _summary(metrics), _threshold_note(metrics)]
+    for skipped in metrics.get("skipped") or ():
+        parts.append(f'<p class="note">Skipped: {html.escape(_format(skipped.get("reason", skipped)))}</p>')
+    for section in ("model", "timing"):
+        if isinstance(metrics.get(section), dict):
+            parts.append(f"<h2>{section.capitalize()}</h2>")
+            parts.append(_table(["item", "value"], _flatten(metrics[section])))
+    parts += _plot_sections(metrics, plots or {})
+    parts += _extra_tables(extra_tables)
+    parts += ["<h2>All metrics</h2>", _details(metrics)]
+    return _write_atomically(out_path, _page(title, parts))
+
+
+def write_table_html(path, rows, columns, title: str, plots=None) -> Path:
+    """A self-contained HTML page with one table (e.g. a parameter sweep) and optional plots.
+
+    ``rows`` are dicts keyed by ``columns`` or sequences in column order; ``plots`` maps a
+    heading to a PNG path, embedded under the table.
+    """
+    columns = list(columns)
+    table_rows = [[row.get(c) for c in columns] if isinstance(row, dict) else list(row) for row in rows]
+    parts = [_table(columns, table_rows)]
+    for heading, plot_path in (plots or {}).items():
+        if plot_path and Path(plot_path).is_file():
+            parts += [f"<h2>{html.escape(str(heading))}</h2>", _image(plot_path, str(heading))]
+    return _write_atomically(path, _page(title, parts))

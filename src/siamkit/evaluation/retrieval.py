@@ -1,0 +1,123 @@
+"""Retrieval: every image queries all other images, as a gallery search would.
+
+Reports Recall@K (did a same-identity image show up in the top K?), precision@1 and MAP@R,
+the metric Musgrave et al. (2020, "A Metric Learning Reality Check") recommend because it
+rewards ranking *all* R same-identity images first, not just one. Queries whose identity has
+no other image cannot be answered and are left out of every number.
+
+The distance matrix is built a block of queries at a time, so memory stays bounded for tens
+of thousands of embeddings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from siamkit.errors import SiamkitError
+from siamkit.evaluation.distances import check_embeddings, l2_normalize
+
+# Largest number of distance-matrix cells held at once (float32: 64 MiB).
+_MAX_BLOCK_CELLS = 1 << 24
+
+
+def _ranked_neighbours(normalized: np.ndarray, rows: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``depth`` nearest other images of each query in ``rows``: (indices, distances).
+
+    Ranks by cosine similarity, which orders unit vectors exactly as Euclidean distance does,
+    and converts only the kept columns to distances (||a - b||^2 = 2 - 2 a.b). Ties are
+    broken by image index so the ranking is reproducible.
+    """
+    similarity = normalized[rows] @ normalized.T
+    similarity[np.arange(len(rows)), rows] = -np.inf  # a query never retrieves itself
+    n = similarity.shape[1]
+    # Partitioning values is several times faster than argpartition on big blocks: find each
+    # row's depth-th largest similarity, keep everything at least that large (ties may add a
+    # few), then sort only the kept entries.
+    cutoff = np.partition(similarity, n - depth, axis=1)[:, n - depth]
+    query, column = np.nonzero(similarity >= cutoff[:, None])
+    kept = similarity[query, column]
+    order = np.lexsort((column, -kept, query))
+    query, column, kept = query[order], column[order], kept[order]
+    first = np.searchsorted(query, np.arange(len(rows)))
+    take = first[:, None] + np.arange(depth)
+    ranked, ranked_similarity = column[take], kept[take]
+    return ranked, np.sqrt(np.clip(2.0 - 2.0 * ranked_similarity, 0.0, None))
+
+
+def _query_blocks(n: int):
+    """Query indices in blocks small enough that a block's distance rows fit in memory."""
+    rows_per_block = max(1, _MAX_BLOCK_CELLS // max(n, 1))
+    for start in range(0, n, rows_per_block):
+        yield np.arange(start, min(n, start + rows_per_block))
+
+
+def nearest_neighbours(embeddings, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every image, its ``k`` nearest *other* images: ``(indices, distances)``, each (n, k).
+
+    Used to draw the retrieval grid with the same ranking the metrics were computed on.
+    """
+    array, _ = check_embeddings(embeddings)
+    n = len(array)
+    if n < 2:
+        raise SiamkitError("nearest neighbours need at least 2 embeddings")
+    depth = min(int(k), n - 1)
+    normalized = l2_normalize(array)
+    indices, distances = [], []
+    for rows in _query_blocks(n):
+        ranked, ranked_distances = _ranked_neighbours(normalized, rows, depth)
+        indices.append(ranked)
+        distances.append(ranked_distances)
+    return np.concatenate(indices), np.concatenate(distances).astype(np.float64)
+
+
+def retrieval_metrics(embeddings, labels, ks=(1, 5, 10)) -> dict:
+    """Recall@K, precision@1 and MAP@R with each image querying all the others.
+
+    Returns ``{"recall_at_k": {"1": ..}, "precision_at_1", "map_at_r", "queries",
+    "excluded_queries"}``. precision@1 equals recall@1 by definition; both are kept because
+    papers report one or the other. A K larger than the gallery counts the whole gallery.
+    """
+    array, label_array = check_embeddings(embeddings, labels)
+    _, codes = np.unique(label_array, return_inverse=True)
+    codes = codes.reshape(-1)
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 1:
+        raise SiamkitError(f"retrieval cut-offs K must be positive integers, got {ks}")
+    relevant = np.bincount(codes)[codes] - 1  # R: other images with the query's identity
+    answerable = np.flatnonzero(relevant > 0)
+    if len(answerable) == 0:
+        raise SiamkitError("retrieval needs an identity with at least 2 images; every identity has only one")
+    n = len(array)
+    depth = min(n - 1, max(ks[-1], int(relevant.max())))
+    normalized = l2_normalize(array)
+    recall_hits = {k: 0 for k in ks}
+    first_hits = 0
+    average_precision_sum = 0.0
+    for rows in _query_blocks(n):
+        rows = rows[relevant[rows] > 0]
+        if len(rows) == 0:
+            continue
+        ranked, _ = _ranked_neighbours(normalized, rows, depth)
+        hits = codes[ranked] == codes[rows][:, None]
+        for k in ks:
+            recall_hits[k] += int(hits[:, :k].any(axis=1).sum())
+        first_hits += int(hits[:, 0].sum())
+        average_precision_sum += float(_average_precision_at_r(hits, relevant[rows]).sum())
+    queries = len(answerable)
+    return {
+        "recall_at_k": {str(k): recall_hits[k] / queries for k in ks},
+        "precision_at_1": first_hits / queries,
+        "map_at_r": average_precision_sum / queries,
+        "queries": int(queries),
+        "excluded_queries": int(n - queries),
+    }
+
+
+def _average_precision_at_r(hits: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """AP@R per query: (1/R) * sum over ranks i <= R of precision@i, counted at hits only."""
+    depth = hits.shape[1]
+    ranks = np.arange(1, depth + 1)
+    within_r = ranks[None, :] <= relevant[:, None]
+    counted = hits & within_r
+    precision_at_rank = np.cumsum(counted, axis=1) / ranks[None, :]
+    return (precision_at_rank * counted).sum(axis=1) / relevant

@@ -1,0 +1,151 @@
+"""A trained model on disk: ``config.json`` next to ``model.safetensors``.
+
+The folder describes itself (backbone, image size, preprocessing, embedding size, distance,
+threshold, versions), so inference needs nothing but the folder — not the training config, not
+timm's guess of the preprocessing. Weights are safetensors: loading never unpickles code. The
+config carries a SHA-256 of the weights, so a truncated or swapped file is refused instead of
+half-loaded into a model that then gives confident nonsense.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from siamkit.data.preprocessing import Preprocessing
+from siamkit.errors import SiamkitError
+from siamkit.io.atomic import atomic_path, write_text_atomic
+from siamkit.version import MODEL_FORMAT_VERSION, __version__
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class ModelConfig:
+    backbone: str
+    preprocessing: Preprocessing
+    embedding_dim: int
+    hidden_dim: int = 512
+    loss: str = "triplet"
+    margin: float = 1.0
+    pair_head: bool = False
+    threshold: float = 1.0
+    threshold_rule: str = "max_accuracy"
+    distance: str = "euclidean"
+    training: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "format_version": MODEL_FORMAT_VERSION,
+            "siamkit_version": __version__,
+            "backbone": self.backbone,
+            "image_size": self.preprocessing.image_size,
+            "preprocessing": self.preprocessing.to_dict(),
+            "embedding_dim": self.embedding_dim,
+            "hidden_dim": self.hidden_dim,
+            "distance": self.distance,
+            "similarity": "(1 + cosine) / 2",
+            "loss": self.loss,
+            "margin": self.margin,
+            "pair_head": self.pair_head,
+            "threshold": self.threshold,
+            "threshold_rule": self.threshold_rule,
+            "training": self.training,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str) -> "ModelConfig":
+        version = data.get("format_version")
+        if version != MODEL_FORMAT_VERSION:
+            raise SiamkitError(
+                f"{source}: model folder format {version} (siamkit {data.get('siamkit_version', '?')}) "
+                f"is not supported by siamkit {__version__} (format {MODEL_FORMAT_VERSION})"
+            )
+        try:
+            return cls(
+                backbone=data["backbone"],
+                preprocessing=Preprocessing.from_dict(data["preprocessing"]),
+                embedding_dim=int(data["embedding_dim"]),
+                hidden_dim=int(data.get("hidden_dim", 512)),
+                loss=data.get("loss", "triplet"),
+                margin=float(data.get("margin", 1.0)),
+                pair_head=bool(data.get("pair_head", False)),
+                threshold=float(data["threshold"]),
+                threshold_rule=data.get("threshold_rule", "max_accuracy"),
+                distance=data.get("distance", "euclidean"),
+                training=data.get("training", {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SiamkitError(f"{source}: config.json is missing or has a bad value for {exc}") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model_folder(folder: str | os.PathLike, config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> Path:
+    """Write weights first, then the config that vouches for them (each atomically)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    with atomic_path(folder / WEIGHTS_NAME) as temporary:
+        save_file(tensors, temporary, metadata={"format": "pt", "siamkit_version": __version__})
+        checksum = _sha256(Path(temporary))
+    data = config.to_dict()
+    data["files"] = {WEIGHTS_NAME: {"sha256": checksum}}
+    write_text_atomic(folder / CONFIG_NAME, json.dumps(data, indent=2))
+    return folder
+
+
+def read_model_config(folder: str | os.PathLike) -> tuple[ModelConfig, dict]:
+    folder = Path(folder)
+    config_path = folder / CONFIG_NAME
+    if not folder.is_dir():
+        raise SiamkitError(f"{folder}: model folder not found")
+    if not config_path.is_file():
+        raise SiamkitError(f"{folder}: not a siamkit model folder (no {CONFIG_NAME})")
+    try:
+        raw = json.loads(config_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise SiamkitError(f"{config_path}: not valid JSON (truncated or edited?)") from None
+    if not isinstance(raw, dict):
+        raise SiamkitError(f"{config_path}: not a siamkit model config")
+    return ModelConfig.from_dict(raw, str(folder)), raw
+
+
+def load_model_weights(folder: str | os.PathLike, raw_config: dict) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = Path(folder) / WEIGHTS_NAME
+    if not weights.is_file():
+        raise SiamkitError(f"{folder}: {WEIGHTS_NAME} is missing")
+    expected = raw_config.get("files", {}).get(WEIGHTS_NAME, {}).get("sha256")
+    if expected is None:
+        raise SiamkitError(f"{folder}: config.json has no checksum for {WEIGHTS_NAME}")
+    if _sha256(weights) != expected:
+        raise SiamkitError(f"{weights}: checksum does not match config.json (file truncated or replaced)")
+    try:
+        return load_file(str(weights))
+    except (SafetensorError, OSError) as exc:
+        raise SiamkitError(f"{weights}: cannot read weights ({exc})") from None
+
+
+def model_identity(folder: str | os.PathLike) -> str:
+    """A short fingerprint of config + weights: an index built by one model refuses another."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    digest.update((folder / CONFIG_NAME).read_bytes())
+    return digest.hexdigest()[:16]

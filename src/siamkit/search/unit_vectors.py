@@ -1,0 +1,50 @@
+"""Embeddings as FAISS wants them, and cosine turned into the two scores callers read.
+
+The gallery index ranks by inner product, which equals cosine similarity only for unit vectors.
+The model's embedding head already L2-normalises, but embeddings also arrive from older model
+versions, from ``.npy`` files and from float16 exports, so every vector is normalised again here
+rather than trusting the caller; the cost is one pass over the data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from siamkit.errors import SiamkitError
+
+
+def as_unit_vectors(embeddings, dim: int | None, where: str) -> np.ndarray:
+    """Return a C-contiguous float32 (n, dim) copy of ``embeddings`` with rows of length one.
+
+    ``where`` names the index file (or the data) in error messages. ``dim=None`` accepts any
+    width, for the first embeddings an index sees.
+    """
+    array = np.asarray(embeddings, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        raise SiamkitError(f"{where}: embeddings must be a 2-D (n, dim) array, got shape {array.shape}")
+    if dim is not None and array.shape[1] != dim:
+        raise SiamkitError(
+            f"{where}: index holds {dim}-d embeddings but got {array.shape[1]}-d ones; "
+            "embed with the model the index was built with"
+        )
+    if not np.isfinite(array).all():
+        raise SiamkitError(f"{where}: embeddings contain NaN or infinity; the model output is broken")
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    if array.shape[0] and norms.min() == 0.0:
+        raise SiamkitError(f"{where}: an embedding is all zeros and has no direction to compare")
+    return np.ascontiguousarray(array / norms, dtype=np.float32)
+
+
+def cosine_to_distance(cosine: np.ndarray) -> np.ndarray:
+    """Euclidean distance between unit vectors: ||a - b|| = sqrt(2 - 2 cos).
+
+    Clamped at zero because float32 rounding can push cos a hair above one for identical images.
+    """
+    return np.sqrt(np.maximum(0.0, 2.0 - 2.0 * cosine))
+
+
+def cosine_to_similarity(cosine: np.ndarray) -> np.ndarray:
+    """Map cosine from [-1, 1] to [0, 1] so a UI can show it as a percentage."""
+    return np.clip((1.0 + cosine) / 2.0, 0.0, 1.0)

@@ -1,0 +1,153 @@
+"""Every training option in one dataclass, filled from defaults, a YAML file and CLI flags.
+
+Flags override the file, the file overrides the defaults. Unknown keys and wrong types are user
+errors (exit 2) naming the key, because a typo like ``marign: 0.5`` silently ignored would cost
+someone a day of training with the wrong margin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from siamkit.errors import SiamkitError
+
+LOSSES = ("triplet", "contrastive", "bce", "multi-similarity", "arcface")
+MINERS = ("batch-hard", "semi-hard", "all")
+SAMPLINGS = ("online", "fixed")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("cosine", "plateau", "none")
+DEVICES = ("auto", "cpu", "cuda")
+THRESHOLD_RULES = ("max_accuracy", "eer", "max_f1")
+
+# Seed 000's triplet margin was 1.0; the contrastive negative margin follows seed 004's middle value.
+DEFAULT_MARGINS = {"triplet": 1.0, "contrastive": 0.5, "bce": 0.0, "multi-similarity": 0.1, "arcface": 28.6}
+
+
+@dataclass
+class TrainConfig:
+    backbone: str = "tf_efficientnet_lite0"
+    pretrained: str = "auto"
+    trainable_stages: int = 3
+    embedding_dim: int = 128
+    hidden_dim: int = 512
+    image_size: int = 160
+    loss: str = "triplet"
+    margin: typing.Optional[float] = None
+    sampling: str = "online"
+    miner: str = "semi-hard"
+    m_per_class: int = 4
+    pairs_per_epoch: int = 2000
+    batch_size: int = 32
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    backbone_lr_scale: float = 0.1
+    eps: float = 1e-8
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    max_epochs: int = 15
+    max_time: typing.Optional[float] = None
+    patience: int = 5
+    split: str = "0.7,0.15,0.15"
+    closed_set: bool = False
+    seed: int = 0
+    device: str = "auto"
+    workers: int = -1
+    augment: bool = True
+    crop_scale: float = 0.8
+    horizontal_flip: bool = True
+    color_jitter: float = 0.2
+    rotation: float = 0.0
+    channels_last: bool = True
+    threshold_rule: str = "max_accuracy"
+    evaluate: bool = True
+    ways: str = "5,20"
+    episodes: int = 400
+    within_group: bool = False
+
+    @property
+    def effective_margin(self) -> float:
+        return DEFAULT_MARGINS[self.loss] if self.margin is None else float(self.margin)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "TrainConfig":
+        choices = {
+            "loss": LOSSES, "miner": MINERS, "sampling": SAMPLINGS, "optimizer": OPTIMIZERS,
+            "schedule": SCHEDULES, "device": DEVICES, "threshold_rule": THRESHOLD_RULES,
+        }
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise SiamkitError(f"--{key.replace('_', '-')} '{getattr(self, key)}': choose one of {', '.join(allowed)}")
+        positive = ("embedding_dim", "hidden_dim", "image_size", "batch_size", "max_epochs", "m_per_class", "pairs_per_epoch", "episodes")
+        for key in positive:
+            if getattr(self, key) <= 0:
+                raise SiamkitError(f"--{key.replace('_', '-')} must be positive, got {getattr(self, key)}")
+        if self.lr <= 0:
+            raise SiamkitError(f"--lr must be positive, got {self.lr}")
+        if self.batch_size % self.m_per_class:
+            raise SiamkitError(f"--batch-size {self.batch_size} must be a multiple of --m-per-class {self.m_per_class}")
+        if self.sampling == "fixed" and self.loss == "arcface":
+            raise SiamkitError("--loss arcface learns from class labels; use --sampling online")
+        if self.image_size < 32:
+            raise SiamkitError(f"--image-size {self.image_size} is too small; use 32 or more")
+        return self
+
+
+def _coerce(key: str, value, annotation):
+    """Check a YAML value against the field's type; ints are accepted where floats are expected."""
+    hint = typing.get_type_hints(TrainConfig)[key]
+    optional = typing.get_origin(hint) is typing.Union and type(None) in typing.get_args(hint)
+    base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    if value is None and optional:
+        return None
+    if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if base is str and isinstance(value, (int, float)) and key == "pretrained":
+        return str(value)
+    if base is str and key in ("split", "ways") and isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, base) and not (base is int and isinstance(value, bool)):
+        return value
+    raise SiamkitError(f"config key '{key}': expected {base.__name__}, got {type(value).__name__} ({value!r})")
+
+
+def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -> TrainConfig:
+    """Defaults <- YAML file <- overrides (CLI flags that the user actually gave)."""
+    values: dict = {}
+    if path is not None:
+        values.update(_read_yaml(Path(path)))
+    names = {f.name for f in fields(TrainConfig)}
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+    unknown = sorted(set(values) - names)
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise SiamkitError(f"{path or 'options'}: unknown key '{unknown[0]}'{hint}")
+    coerced = {key: _coerce(key, value, None) for key, value in values.items()}
+    return TrainConfig(**coerced).validate()
+
+
+def _read_yaml(path: Path) -> dict:
+    import yaml
+
+    if not path.is_file():
+        raise SiamkitError(f"--config {path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise SiamkitError(f"--config {path}: not valid YAML ({reason})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SiamkitError(f"--config {path}: expected a mapping of option: value")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}

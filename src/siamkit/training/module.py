@@ -1,0 +1,141 @@
+"""The Lightning module: one training step for every loss and sampling mode, and validation
+ROC AUC on identities the model never trains on (the early-stopping signal)."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from siamkit.models.network import SiameseNetwork
+from siamkit.training.config import TrainConfig
+from siamkit.training.losses import batch_indices, bce_pair_loss, build_loss, build_miner
+
+
+class SiameseModule(L.LightningModule):
+    def __init__(self, config: TrainConfig, network: SiameseNetwork, num_classes: int, val_pairs: np.ndarray | None):
+        super().__init__()
+        self.config = config
+        self.network = network
+        self.loss_fn = build_loss(config.loss, config.effective_margin, config.embedding_dim, num_classes)
+        self.miner = build_miner(config.miner, config.effective_margin) if config.sampling == "online" else None
+        self.val_pairs = val_pairs
+        self._val_embeddings: list[torch.Tensor] = []
+        self._val_labels: list[torch.Tensor] = []
+        self._val_losses: list[float] = []
+        self._train_losses: list[float] = []
+        self.epoch_train_loss = float("nan")
+
+    # -- embedding ---------------------------------------------------------------------------
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        if self.config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.network(images)
+
+    def _gather(self, embeddings, labels, image_ids):
+        """Mining sees every process's embeddings under DDP (gradients flow back to each rank)."""
+        if self.trainer is None or self.trainer.world_size == 1:
+            return embeddings, labels, image_ids
+        embeddings = self.all_gather(embeddings, sync_grads=True).flatten(0, 1)
+        labels = self.all_gather(labels).flatten(0, 1)
+        image_ids = self.all_gather(image_ids).flatten(0, 1)
+        return embeddings, labels, image_ids
+
+    # -- losses ------------------------------------------------------------------------------
+    def _labelled_batch_loss(self, embeddings, labels, image_ids, miner):
+        if self.config.loss == "arcface":
+            return self.loss_fn(embeddings, labels)
+        indices = batch_indices(self.config.loss, miner, embeddings, labels, image_ids)
+        if self.config.loss == "bce":
+            return bce_pair_loss(self.network.pair_head, embeddings, indices)
+        return self.loss_fn(embeddings, labels, indices)
+
+    def _fixed_batch_loss(self, batch):
+        """Fixed pairs: ((a, b), (label_a, label_b), (id_a, id_b)); triplets: three of each."""
+        images, labels, image_ids = batch
+        count = len(images)
+        size = images[0].shape[0]
+        embeddings = self.embed(torch.cat(images))
+        labels, image_ids = torch.cat(labels), torch.cat(image_ids)
+        rows = torch.arange(size, device=embeddings.device)
+        if count == 3:
+            indices = (rows, rows + size, rows + 2 * size)
+            assert torch.all(image_ids[indices[0]] != image_ids[indices[1]])
+            return self.loss_fn(embeddings, labels, indices)
+        same = labels[:size] == labels[size:]
+        indices = (rows[same], rows[same] + size, rows[~same], rows[~same] + size)
+        if self.config.loss == "bce":
+            return bce_pair_loss(self.network.pair_head, embeddings, indices)
+        return self.loss_fn(embeddings, labels, indices)
+
+    def training_step(self, batch, batch_index):
+        if self.config.sampling == "fixed":
+            loss = self._fixed_batch_loss(batch)
+        else:
+            images, labels, image_ids = batch
+            embeddings, labels, image_ids = self._gather(self.embed(images), labels, image_ids)
+            loss = self._labelled_batch_loss(embeddings, labels, image_ids, self.miner)
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch[0]))
+        self._train_losses.append(float(loss.detach()))
+        return loss
+
+    # -- validation --------------------------------------------------------------------------
+    def validation_step(self, batch, batch_index):
+        images, labels, image_ids = batch
+        embeddings = self.embed(images)
+        self._val_embeddings.append(embeddings.detach().float())
+        self._val_labels.append(labels.detach())
+        if self.config.loss != "arcface":
+            loss = self._labelled_batch_loss(embeddings, labels, image_ids, None)
+            self._val_losses.append(float(loss))
+
+    def on_validation_epoch_end(self):
+        embeddings = torch.cat(self._val_embeddings)
+        if self.trainer.world_size > 1:
+            embeddings = self.all_gather(embeddings).flatten(0, 1)
+        self._val_embeddings.clear()
+        self._val_labels.clear()
+        auc = validation_roc_auc(embeddings.cpu().numpy(), self.val_pairs)
+        self.log("val_roc_auc", auc, prog_bar=True, sync_dist=False)
+        # Validation runs after the epoch's last training batch, so this is the whole epoch's mean.
+        self.epoch_train_loss = float(np.mean(self._train_losses)) if self._train_losses else float("nan")
+        val_loss = float(np.mean(self._val_losses)) if self._val_losses else float("nan")
+        self.log("val_loss", val_loss, prog_bar=True, sync_dist=True)
+        self._val_losses.clear()
+
+    def on_train_epoch_end(self):
+        self._train_losses.clear()
+
+    # -- optimisation ------------------------------------------------------------------------
+    def configure_optimizers(self):
+        config = self.config
+        backbone = [p for p in self.network.backbone.parameters() if p.requires_grad]
+        head = list(self.network.head.parameters())
+        if self.network.pair_head is not None:
+            head += list(self.network.pair_head.parameters())
+        if self.loss_fn is not None:
+            head += [p for p in self.loss_fn.parameters() if p.requires_grad]
+        groups = [{"params": head, "lr": config.lr}]
+        if backbone:
+            groups.append({"params": backbone, "lr": config.lr * config.backbone_lr_scale})
+        optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        optimizer = optimizer_class(groups, lr=config.lr, eps=config.eps, weight_decay=config.weight_decay)
+        if config.schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.max_epochs))
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        if config.schedule == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.3, patience=2)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_roc_auc"}}
+        return optimizer
+
+
+def validation_roc_auc(embeddings: np.ndarray, pairs: np.ndarray | None) -> float:
+    """ROC AUC of -distance on fixed validation pairs (rows of index_a, index_b, same)."""
+    if pairs is None or len(pairs) == 0:
+        return float("nan")
+    distances = np.linalg.norm(embeddings[pairs[:, 0]] - embeddings[pairs[:, 1]], axis=1)
+    same = pairs[:, 2].astype(bool)
+    if same.all() or not same.any():
+        return float("nan")
+    return float(roc_auc_score(same, -distances))

@@ -1,0 +1,266 @@
+"""``siamkit train``: dataset -> identity-disjoint split -> Lightning fit -> model folder.
+
+The run folder holds everything needed to trust and reproduce the result:
+``split.json`` (which identities were seen), ``config.yaml`` (every option), ``history.csv``,
+``checkpoints/`` (best and last, for ``--resume``), ``model/`` and the evaluation report.
+Validation identities decide early stopping and the decision threshold; test identities are
+touched only once, at the end, by the evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from siamkit.data.dataset import ImageDataset, scan_dataset
+from siamkit.data.preprocessing import Augmentation, Preprocessing
+from siamkit.data.splits import Split, split_by_identity, split_within_identity
+from siamkit.errors import SiamkitError
+from siamkit.io.atomic import write_text_atomic
+from siamkit.models.backbone import backbone_data_config
+from siamkit.models.model_folder import ModelConfig, save_model_folder
+from siamkit.models.network import SiameseNetwork
+from siamkit.training.config import TrainConfig
+
+log = logging.getLogger("siamkit")
+
+
+@dataclass
+class TrainResult:
+    run_folder: Path
+    model_folder: Path
+    best_val_roc_auc: float
+    threshold: float
+    epochs: int
+    seconds: float
+    metrics_path: Path | None = None
+    report_path: Path | None = None
+
+
+def resolve_device(choice: str) -> str:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise SiamkitError("--device cuda: no CUDA device is available; use --device cpu or auto")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def _workers(config: TrainConfig) -> int:
+    if config.workers >= 0:
+        return config.workers
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def _load_or_make_split(dataset: ImageDataset, run: Path, config: TrainConfig, resume: bool) -> Split:
+    split_path = run / "split.json"
+    if resume and split_path.is_file():
+        split = Split.load(split_path)
+        known = {r.path for r in dataset.records}
+        missing = [p for name in ("train", "val", "test") for p in split.paths(name) if p not in known]
+        if missing:
+            raise SiamkitError(f"{split_path}: {len(missing)} image(s) of the saved split are gone, e.g. {missing[0]}")
+        log.info("resume: reusing the split in %s", split_path)
+        return split
+    maker = split_within_identity if config.closed_set else split_by_identity
+    split = maker(dataset, config.split, config.seed)
+    split.save(split_path, dataset.root)
+    counts = split.identity_counts
+    log.info(
+        "%s split: %d / %d / %d identities (train / val / test) -> %s",
+        split.protocol, counts["train"], counts["val"], counts["test"], split_path,
+    )
+    return split
+
+
+def _label_ids(dataset: ImageDataset) -> tuple[list[str], list[int]]:
+    names = sorted({r.label for r in dataset.records})
+    index = {name: i for i, name in enumerate(names)}
+    return [r.path for r in dataset.records], [index[r.label] for r in dataset.records]
+
+
+def _train_loader(train: ImageDataset, preprocessing: Preprocessing, config: TrainConfig):
+    from pytorch_metric_learning.samplers import MPerClassSampler
+    from torch.utils.data import DataLoader
+
+    from siamkit.sampling.fixed import balanced_pairs, fixed_triplets
+    from siamkit.training.datasets import ImageListDataset, PairDataset, TripletDataset
+
+    augmentation = Augmentation(
+        enabled=config.augment,
+        crop_scale=config.crop_scale,
+        horizontal_flip=config.horizontal_flip,
+        color_jitter=config.color_jitter,
+        rotation=config.rotation,
+    )
+    paths, labels = _label_ids(train)
+    images = ImageListDataset(paths, labels, preprocessing.train_transform(augmentation))
+    workers = _workers(config)
+    common = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
+    if config.sampling == "fixed":
+        if config.loss == "triplet":
+            dataset = TripletDataset(images, fixed_triplets(labels, config.pairs_per_epoch, config.seed))
+        else:
+            dataset = PairDataset(images, balanced_pairs(labels, config.pairs_per_epoch, config.seed))
+        generator = torch.Generator().manual_seed(config.seed)
+        return DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True, generator=generator, **common)
+    length = max(len(paths), config.batch_size * 4)
+    length -= length % config.batch_size
+    sampler = MPerClassSampler(labels, m=config.m_per_class, batch_size=config.batch_size, length_before_new_iter=length)
+    return DataLoader(images, batch_size=config.batch_size, sampler=sampler, drop_last=True, **common), len(set(labels))
+
+
+def _val_loader(val: ImageDataset, preprocessing: Preprocessing, config: TrainConfig):
+    from torch.utils.data import DataLoader, Subset
+
+    from siamkit.training.datasets import ImageListDataset, interleave_identities
+
+    paths, labels = _label_ids(val)
+    order = interleave_identities(labels, config.m_per_class)
+    dataset = ImageListDataset([paths[i] for i in order], [labels[i] for i in order], preprocessing.eval_transform())
+    workers = _workers(config)
+    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=False, num_workers=workers, persistent_workers=workers > 0)
+    return loader, dataset.labels
+
+
+def _validation_pairs(labels: list[int], seed: int) -> np.ndarray:
+    from siamkit.evaluation.pairs import make_verification_pairs
+
+    first, second, same = make_verification_pairs(np.asarray(labels), max_pairs=5000, seed=seed)
+    return np.stack([first, second, same.astype(np.int64)], axis=1)
+
+
+def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+
+    from siamkit.training.history import HistoryWriter
+
+    checkpoint = ModelCheckpoint(
+        dirpath=run / "checkpoints", filename="best", monitor="val_roc_auc", mode="max", save_last=True, save_top_k=1,
+        enable_version_counter=False,
+    )
+    callbacks = [
+        checkpoint,
+        EarlyStopping(monitor="val_roc_auc", mode="max", patience=config.patience, check_finite=False),
+        HistoryWriter(history_path),
+        TQDMProgressBar(refresh_rate=1),
+    ]
+    precision = "32-true"
+    if device == "cuda":
+        precision = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    trainer = L.Trainer(
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices="auto",
+        strategy="auto",
+        precision=precision,
+        max_epochs=config.max_epochs,
+        max_time={"minutes": config.max_time} if config.max_time else None,
+        callbacks=callbacks,
+        logger=False,
+        default_root_dir=str(run),
+        num_sanity_val_steps=0,
+        log_every_n_steps=5,
+        enable_model_summary=False,
+        deterministic=False,
+    )
+    return trainer, checkpoint
+
+
+def train(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig, resume: bool = False) -> TrainResult:
+    import time
+
+    import lightning as L
+
+    from siamkit.training.module import SiameseModule
+
+    started = time.perf_counter()
+    run = Path(out)
+    last_checkpoint = run / "checkpoints" / "last.ckpt"
+    if resume and not last_checkpoint.is_file():
+        raise SiamkitError(f"--resume: no checkpoint at {last_checkpoint}; start without --resume")
+    if not resume and last_checkpoint.is_file():
+        raise SiamkitError(f"{run}: already holds a training run; use --resume to continue it or another --out")
+    run.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+
+    dataset = scan_dataset(data)
+    split = _load_or_make_split(dataset, run, config, resume)
+    write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    train_set, val_set = split.subset(dataset, "train"), split.subset(dataset, "val")
+
+    network = SiameseNetwork.create(
+        config.backbone, config.pretrained, config.embedding_dim, config.hidden_dim,
+        pair_head=config.loss == "bce", trainable_stages=config.trainable_stages,
+    )
+    preprocessing = Preprocessing.from_timm_config(backbone_data_config(network.backbone), config.image_size)
+    if config.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+
+    loader = _train_loader(train_set, preprocessing, config)
+    train_loader, num_classes = loader if isinstance(loader, tuple) else (loader, len(train_set.identities()))
+    val_loader, val_labels = _val_loader(val_set, preprocessing, config)
+    module = SiameseModule(config, network, num_classes, _validation_pairs(val_labels, config.seed))
+
+    history_path = run / "history.csv"
+    trainer, checkpoint = _trainer(config, run, device, history_path)
+    if resume:
+        log.info("resume: continuing from %s", last_checkpoint)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*number of training batches.*")
+        trainer.fit(module, train_loader, val_loader, ckpt_path=str(last_checkpoint) if resume else None)
+
+    if not trainer.is_global_zero:
+        return TrainResult(run, run / "model", float("nan"), float("nan"), trainer.current_epoch, time.perf_counter() - started)
+
+    best_path = checkpoint.best_model_path or str(last_checkpoint)
+    best_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
+    state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+    network.load_state_dict({k.removeprefix("network."): v for k, v in state.items() if k.startswith("network.")})
+    network = network.to(memory_format=torch.contiguous_format).cpu().eval()
+
+    threshold = choose_validation_threshold(network, preprocessing, val_set, config)
+    model_config = ModelConfig(
+        backbone=config.backbone,
+        preprocessing=preprocessing,
+        embedding_dim=config.embedding_dim,
+        hidden_dim=config.hidden_dim,
+        loss=config.loss,
+        margin=config.effective_margin,
+        pair_head=config.loss == "bce",
+        threshold=threshold,
+        threshold_rule=config.threshold_rule,
+        training={
+            "dataset": str(Path(data).resolve()),
+            "protocol": split.protocol,
+            "identity_counts": split.identity_counts,
+            "best_val_roc_auc": best_score,
+            "epochs": trainer.current_epoch,
+            "sampling": config.sampling,
+            "miner": config.miner,
+            "seed": config.seed,
+        },
+    )
+    model_folder = save_model_folder(run / "model", model_config, network.state_dict())
+    result = TrainResult(run, model_folder, best_score, threshold, trainer.current_epoch, time.perf_counter() - started)
+    log.info("model folder: %s (best validation ROC AUC %.4f, threshold %.4f)", model_folder, best_score, threshold)
+    return result
+
+
+def choose_validation_threshold(network, preprocessing: Preprocessing, val_set: ImageDataset, config: TrainConfig) -> float:
+    """The distance threshold that the model folder carries, chosen on validation pairs only."""
+    from siamkit.evaluation import threshold_from_validation
+    from siamkit.inference.embedder import TorchEmbedder
+
+    embedder = TorchEmbedder(network, preprocessing, "cpu", batch_size=config.batch_size)
+    paths = [r.path for r in val_set.records]
+    embeddings = embedder.embed(paths, progress=True, description="validation embeddings")
+    return float(threshold_from_validation(embeddings, np.asarray(val_set.labels), rule=config.threshold_rule, seed=config.seed))

@@ -1,0 +1,81 @@
+import math
+
+import numpy as np
+import pytest
+
+from siamkit.errors import SiamkitError
+from siamkit.evaluation import one_shot_accuracy, triplet_accuracy
+
+from .conftest import clustered, random_embeddings
+
+
+def test_perfect_clusters_score_one():
+    embeddings, labels = clustered(25, 3)
+    result = one_shot_accuracy(embeddings, labels, ways=20, episodes=200)
+    assert result["accuracy"] == 1.0 and result["ci95"] == 0.0
+    assert result["episodes"] == 200 and result["ways"] == 20 and result["chance"] == 0.05
+
+
+@pytest.mark.parametrize("ways, low, high", [(5, 0.10, 0.32), (20, 0.0, 0.12)])
+def test_random_embeddings_score_near_chance(ways, low, high):
+    # Exactly 2 images per identity: if a query could be its own support, accuracy would be 1.
+    embeddings, labels = random_embeddings(60, 2)
+    accuracy = one_shot_accuracy(embeddings, labels, ways=ways, episodes=400)["accuracy"]
+    assert low < accuracy < high  # chance is 1/ways; 400 episodes keep it within a few points
+
+
+def test_collapsed_embeddings_score_chance_not_zero():
+    labels = np.repeat(np.arange(10), 2)
+    accuracy = one_shot_accuracy(np.ones((20, 4)), labels, ways=5, episodes=400)["accuracy"]
+    assert 0.12 < accuracy < 0.3  # all distances tie; ties are broken at random
+
+
+def test_seeded_and_ci95():
+    embeddings, labels = random_embeddings(30, 3, seed=5)
+    first = one_shot_accuracy(embeddings, labels, ways=5, seed=11)
+    assert first == one_shot_accuracy(embeddings, labels, ways=5, seed=11)
+    assert first != one_shot_accuracy(embeddings, labels, ways=5, seed=12)
+    p = first["accuracy"]
+    assert first["ci95"] == pytest.approx(1.96 * math.sqrt(p * (1 - p) / 400))
+
+
+def test_within_group_uses_only_look_alikes():
+    # 4 groups far apart; the 6 identities inside a group are barely separated. Mixed-group
+    # episodes are mostly easy (other groups are far away), within-group ones are hard.
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(24), 3)
+    groups = labels // 6
+    group_centres = 10 * np.eye(8)[:4]
+    embeddings = group_centres[groups] + rng.normal(size=(72, 8))
+    mixed = one_shot_accuracy(embeddings, labels, ways=5, groups=groups, within_group=False)["accuracy"]
+    within = one_shot_accuracy(embeddings, labels, ways=5, groups=groups, within_group=True)["accuracy"]
+    assert within < mixed - 0.2
+
+
+def test_not_enough_identities_is_a_user_error():
+    embeddings, labels = clustered(4, 2)
+    with pytest.raises(SiamkitError):
+        one_shot_accuracy(embeddings, labels, ways=5)
+    groups = labels % 2  # two groups of 2 identities each
+    with pytest.raises(SiamkitError):
+        one_shot_accuracy(embeddings, labels, ways=3, groups=groups, within_group=True)
+    with pytest.raises(SiamkitError):
+        one_shot_accuracy(embeddings, labels, ways=3, within_group=True)  # no groups given
+
+
+def test_single_image_identities_never_take_part():
+    embeddings, labels = clustered(6, 2)
+    embeddings = np.vstack([embeddings, np.zeros((3, 6))])
+    labels = np.concatenate([labels, [100, 101, 102]])  # three lone images
+    with pytest.raises(SiamkitError):
+        one_shot_accuracy(embeddings, labels, ways=7)
+    assert one_shot_accuracy(embeddings, labels, ways=6)["accuracy"] == 1.0
+
+
+def test_triplet_accuracy_clustered_random_and_seeded():
+    embeddings, labels = clustered(10, 3)
+    assert triplet_accuracy(embeddings, labels, n=500) == 1.0
+    noise, noise_labels = random_embeddings(10, 3)
+    accuracy = triplet_accuracy(noise, noise_labels, n=2000, seed=2)
+    assert 0.4 < accuracy < 0.6
+    assert accuracy == triplet_accuracy(noise, noise_labels, n=2000, seed=2)

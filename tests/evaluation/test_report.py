@@ -1,0 +1,88 @@
+import re
+
+import numpy as np
+
+from siamkit.evaluation import (
+    evaluate_embeddings,
+    plot_confusion_matrix,
+    plot_roc,
+    threshold_from_validation,
+    write_report,
+    write_table_html,
+)
+
+from .conftest import clustered
+
+
+def metrics_for_report():
+    val_embeddings, val_labels = clustered(8, 3, noise=0.3, seed=1)
+    test_embeddings, test_labels = clustered(8, 3, noise=0.3, seed=2)
+    threshold = threshold_from_validation(val_embeddings, val_labels)
+    metrics = evaluate_embeddings(test_embeddings, test_labels, threshold, "max_accuracy", ways=(5,), episodes=40)
+    baseline = evaluate_embeddings(np.random.default_rng(0).normal(size=(24, 8)), test_labels, threshold,
+                                   "max_accuracy", ways=(5,), episodes=40)
+    baseline["name"] = "ImageNet backbone, no training"
+    metrics["baseline"] = baseline
+    metrics["protocol"] = {"open_set": True, "train_identities": 30, "val_identities": 8, "test_identities": 8}
+    metrics["model"] = {"name": "<b>siamese</b> resnet18", "embedding_size": 128}
+    metrics["timing"] = {"train_seconds": 12.5}
+    return metrics
+
+
+def test_report_is_self_contained(tmp_path):
+    metrics = metrics_for_report()
+    roc = metrics["verification"]["roc"]
+    plots = {
+        "roc": plot_roc(tmp_path / "roc.png", roc["fpr"], roc["tpr"], roc_auc=metrics["verification"]["roc_auc"]),
+        "confusion_matrix": plot_confusion_matrix(tmp_path / "cm.png", metrics["verification"]["confusion_matrix"]),
+        "training_curves": tmp_path / "never_written.png",  # missing plots are left out
+        "retrieval_grid": None,
+    }
+    sweep = {"title": "Per-identity results", "columns": ["identity", "recall"], "rows": [{"identity": "x", "recall": 0.5}]}
+    out = write_report(tmp_path / "report" / "report.html", metrics, plots, "Evaluation <test>", extra_tables=[sweep])
+    text = out.read_text(encoding="utf-8")
+
+    assert text.count("data:image/png;base64,") == 2
+    assert f"{metrics['verification']['roc_auc']:.4f}" in text
+    assert f"{metrics['retrieval']['map_at_r']:.4f}" in text
+    assert f"{metrics['baseline']['verification']['roc_auc']:.4f}" in text
+    assert "ImageNet backbone, no training" in text  # baseline column
+    assert "Open-set" in text and "train identities: 30" in text
+    assert "Skipped" not in text
+    assert "precision    recall" in text  # sklearn's classification report
+    assert "Per-identity results" in text
+    # Escaped text, and nothing fetched from elsewhere.
+    assert "<b>siamese</b>" not in text and "&lt;b&gt;siamese&lt;/b&gt;" in text
+    assert "Evaluation &lt;test&gt;" in text
+    assert "http://" not in text and "https://" not in text
+    for reference in re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", text):
+        assert reference.startswith("data:")
+    assert "<link" not in text and "<script" not in text
+    # Written atomically: no temporary file left next to the report.
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"]
+
+
+def test_report_order_follows_the_reading_order(tmp_path):
+    metrics = metrics_for_report()
+    plots = {
+        "confusion_matrix": plot_confusion_matrix(tmp_path / "cm.png", [[1, 2], [3, 4]]),
+        "roc": plot_roc(tmp_path / "roc.png", [0, 1], [0, 1]),
+    }
+    text = write_report(tmp_path / "r.html", metrics, plots, "t").read_text()
+    assert text.index("Summary") < text.index("ROC curve") < text.index("Confusion matrix") < text.index("All metrics")
+
+
+def test_report_lists_skipped_metrics(tmp_path):
+    metrics = metrics_for_report()
+    metrics["skipped"] = [{"metric": "one_shot", "ways": 20, "reason": "20-way one-shot needs 20 identities"}]
+    text = write_report(tmp_path / "r.html", metrics, {}, "t").read_text()
+    assert "20-way one-shot needs 20 identities" in text
+
+
+def test_table_html(tmp_path):
+    rows = [{"lr": 0.001, "roc_auc": 0.91}, {"lr": 0.01, "roc_auc": 0.87}]
+    plot = plot_roc(tmp_path / "roc.png", [0, 1], [0, 1])
+    out = write_table_html(tmp_path / "sweep.html", rows, ["lr", "roc_auc"], "LR sweep", plots={"ROC": plot})
+    text = out.read_text()
+    assert "0.9100" in text and "0.8700" in text and "LR sweep" in text
+    assert "data:image/png;base64," in text and "http" not in text

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+from siamkit.errors import SiamkitError
+from siamkit.search import GalleryIndex
+
+
+def recall_at_10(approximate: GalleryIndex, exact: GalleryIndex, queries: np.ndarray) -> float:
+    found = approximate.search(queries, k=10)
+    truth = exact.search(queries, k=10)
+    overlaps = [len({h["id"] for h in a} & {h["id"] for h in t}) for a, t in zip(found, truth)]
+    return sum(overlaps) / (10 * len(queries))
+
+
+@pytest.fixture
+def clustered(make_embeddings, make_columns, model_id):
+    embeddings, labels = make_embeddings(3000, dim=32, clusters=30, seed=1)
+    queries, _ = make_embeddings(200, dim=32, clusters=30, seed=1)  # same centres, new points
+    paths, hashes = make_columns(3000)
+
+    def build(kind, **params):
+        return GalleryIndex.build(embeddings, paths, labels, hashes, model_id, kind=kind, **params)
+
+    return build, queries[::-1].copy() + 0.01, embeddings
+
+
+@pytest.mark.parametrize("kind,params", [("hnsw", {}), ("ivf", {})])
+def test_approximate_kinds_agree_with_exact(clustered, kind, params):
+    build, queries, _ = clustered
+    index = build(kind, **params)
+    assert index.kind == kind
+    assert recall_at_10(index, build("exact"), queries) > 0.9
+
+
+def test_hnsw_removal_filters_tombstones_and_compacts(clustered):
+    build, _, embeddings = clustered
+    index = build("hnsw")
+    exact = build("exact")
+    gone = index.paths[:500]
+    index.remove(gone)
+    exact.remove(gone)
+    assert len(index._backend.tombstones) == 500 and index._backend.ntotal == 3000
+    hits = index.search(embeddings[:500], k=10)
+    assert all(hit["path"] not in set(gone) for row in hits for hit in row)
+    assert recall_at_10(index, exact, embeddings[:500]) > 0.9
+
+    index.remove(index.paths[:400])  # 900 of 3000 removed: past a quarter, so the graph is rebuilt
+    assert index._backend.tombstones == set() and index._backend.ntotal == len(index) == 2100
+    assert index.search(embeddings[2999], k=1)[0][0]["id"] == 2999
+
+
+def test_ivf_falls_back_to_exact_on_tiny_galleries(make_embeddings, make_columns, model_id):
+    embeddings, labels = make_embeddings(100)
+    paths, hashes = make_columns(100)
+    with pytest.warns(UserWarning, match="too few to train"):
+        index = GalleryIndex.build(embeddings, paths, labels, hashes, model_id, kind="ivf")
+    assert index.kind == "exact"
+    assert index.search(embeddings[4], k=1)[0][0]["id"] == 4
+
+
+def test_search_params_can_be_tuned(clustered):
+    build, queries, _ = clustered
+    index = build("ivf", nprobe=2)
+    index.set_search_params(nprobe=8)
+    assert index.search_params["nprobe"] == 8
+    with pytest.raises(SiamkitError, match="nprobe must be between"):
+        index.set_search_params(nprobe=10_000)
+    hnsw = build("hnsw", m=8, ef_search=16)
+    hnsw.set_search_params(ef_search=128)
+    assert hnsw.search_params == {"m": 8, "ef_construction": 64, "ef_search": 128}
+
+
+def test_unknown_kind_and_option_are_refused(clustered):
+    build, _, _ = clustered
+    with pytest.raises(SiamkitError, match="unknown index kind 'annoy'"):
+        build("annoy")
+    with pytest.raises(SiamkitError, match="has no option 'nprobe'"):
+        build("hnsw", nprobe=4)

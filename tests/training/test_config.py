@@ -1,0 +1,51 @@
+import pytest
+
+from siamkit.errors import SiamkitError
+from siamkit.training.config import TrainConfig, load_config
+
+
+def test_flags_override_yaml_which_overrides_defaults(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("loss: contrastive\nmargin: 2\nbatch-size: 16\nsplit: [0.6, 0.2, 0.2]\n")
+    config = load_config(path, {"margin": 0.25, "lr": None})
+    assert config.loss == "contrastive" and config.margin == 0.25 and config.batch_size == 16
+    assert config.split == "0.6,0.2,0.2" and config.lr == TrainConfig().lr
+
+
+def test_default_margins_follow_the_loss():
+    assert load_config(None, {"loss": "triplet"}).effective_margin == 1.0
+    assert load_config(None, {"loss": "contrastive"}).effective_margin == 0.5
+
+
+@pytest.mark.parametrize(
+    "yaml_text, message",
+    [
+        ("marign: 0.5\n", "unknown key 'marign' .*did you mean 'margin'"),
+        ("batch_size: many\n", "'batch_size': expected int"),
+        ("augment: 3\n", "'augment': expected bool"),
+        ("loss: hinge\n", "--loss 'hinge'"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("a: [unclosed\n", "not valid YAML"),
+        ("batch_size: 30\nm_per_class: 4\n", "multiple of"),
+    ],
+)
+def test_bad_yaml_gives_one_line_naming_the_key(tmp_path, yaml_text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(SiamkitError, match=message) as raised:
+        load_config(path)
+    assert "\n" not in str(raised.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(SiamkitError, match="file not found"):
+        load_config(tmp_path / "none.yaml")
+
+
+def test_shipped_recipes_are_valid():
+    from pathlib import Path
+
+    recipes = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
+    assert recipes, "configs/ holds the recipes"
+    for recipe in recipes:
+        load_config(recipe)

@@ -1,0 +1,80 @@
+import csv
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from siamkit.errors import SiamkitError
+from siamkit.inference.siamese_model import SiameseModel
+from siamkit.training.config import load_config
+from siamkit.training.run import train
+from tests.conftest import tiny_train_settings
+
+
+def _history(run):
+    with open(run / "history.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_online_training_writes_a_complete_run_folder(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    result = train(tiny_dataset, run, load_config(None, tiny_train_settings()))
+    for name in ("split.json", "config.yaml", "history.csv", "checkpoints/last.ckpt", "model/config.json", "model/model.safetensors"):
+        assert (run / name).is_file(), name
+    config = json.loads((run / "model" / "config.json").read_text())
+    assert config["backbone"] == "resnet10t" and config["embedding_dim"] == 16
+    assert config["training"]["protocol"] == "open-set" and 0 < config["threshold"] <= 2
+    rows = _history(run)
+    assert len(rows) == 1 and rows[0]["train_loss"] and rows[0]["val_roc_auc"]
+    assert result.model_folder == run / "model"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"sampling": "fixed", "loss": "contrastive"},
+        {"sampling": "fixed", "loss": "triplet"},
+        {"sampling": "fixed", "loss": "bce"},
+        {"sampling": "online", "loss": "bce", "miner": "all"},
+        {"sampling": "online", "loss": "arcface"},
+        {"sampling": "online", "loss": "multi-similarity", "miner": "batch-hard"},
+    ],
+    ids=lambda s: f"{s['sampling']}-{s['loss']}",
+)
+def test_every_sampling_mode_and_loss_trains(tiny_dataset, tmp_path, settings):
+    result = train(tiny_dataset, tmp_path / "run", load_config(None, tiny_train_settings(**settings)))
+    assert (result.model_folder / "model.safetensors").is_file()
+    assert np.isfinite(float(_history(tmp_path / "run")[0]["train_loss"]))
+
+
+def test_resume_continues_from_the_last_checkpoint(tiny_dataset, tmp_path, caplog):
+    run = tmp_path / "run"
+    train(tiny_dataset, run, load_config(None, tiny_train_settings(max_epochs=1)))
+    split_before = (run / "split.json").read_text()
+    with pytest.raises(SiamkitError, match="--resume"):
+        train(tiny_dataset, run, load_config(None, tiny_train_settings(max_epochs=2)))
+    with caplog.at_level(logging.INFO, logger="siamkit"):
+        train(tiny_dataset, run, load_config(None, tiny_train_settings(max_epochs=2)), resume=True)
+    assert "resume: continuing from" in caplog.text
+    assert [row["epoch"] for row in _history(run)] == ["1", "2"]
+    assert (run / "split.json").read_text() == split_before
+
+
+def test_resume_without_a_checkpoint_is_an_error(tiny_dataset, tmp_path):
+    with pytest.raises(SiamkitError, match="no checkpoint"):
+        train(tiny_dataset, tmp_path / "run", load_config(None, tiny_train_settings()), resume=True)
+
+
+def test_model_folder_round_trip_gives_the_same_embeddings(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_dataset, run, load_config(None, tiny_train_settings()))
+    model = SiameseModel.load(run / "model")
+    images = sorted(tiny_dataset.rglob("*.png"))[:5]
+    first, second = model.embed(images), SiameseModel.load(run / "model").embed(images)
+    assert first.shape == (5, 16)
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(first, second, atol=1e-6)
+    result = model.compare(images[0], images[1])
+    assert result.same == (result.distance <= model.threshold)
+    assert model.compare(images[1], images[0]).distance == pytest.approx(result.distance, abs=1e-6)
