@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> None:
     except ImportError:  # run straight from a checkout without PYTHONPATH=src
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
         from siamkit.search import GalleryIndex
-    from siamkit.search.faiss_backends import HNSW_DEFAULTS, IVF_DEFAULTS
+    from siamkit.search.hnsw_backend import HNSW_DEFAULTS
+    from siamkit.search.ivf_backend import IVF_DEFAULTS
 
     faiss.omp_set_num_threads(args.threads)
     print(f"# gallery {args.n:,} x {args.dim}-d, {args.clusters} clusters of intrinsic dim {args.intrinsic_dim}, "

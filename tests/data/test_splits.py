@@ -56,3 +56,13 @@ def test_closed_set_keeps_every_identity_everywhere(tmp_path):
 def test_bad_fractions(text):
     with pytest.raises(SiamkitError, match="--split"):
         parse_fractions(text)
+
+
+def test_saved_split_matches_a_dataset_given_by_relative_path(tmp_path, monkeypatch):
+    make_identity_images(tmp_path / "faces", identities=8, per_identity=2)
+    monkeypatch.chdir(tmp_path)
+    dataset = scan_dataset("faces")
+    split = split_by_identity(dataset, (0.5, 0.25, 0.25))
+    split.save(tmp_path / "split.json", dataset.root)
+    reloaded = Split.load(tmp_path / "split.json")
+    assert len(reloaded.subset(scan_dataset("faces"), "test")) == len(split.test) > 0

@@ -80,7 +80,7 @@ def test_hardest_false_matches(tmp_path, image_paths):
     assert_png(plot_hardest_false_matches(tmp_path / "false.png", pairs, pairs_per_row=2))
 
 
-@pytest.mark.parametrize("method", ["pca", "tsne"])
+@pytest.mark.parametrize("method", ["pca", "tsne", "auto"])
 def test_embedding_projection(tmp_path, method):
     embeddings, labels = clustered(4, 5, noise=0.2)
     path = plot_embedding_projection(tmp_path / f"{method}.png", embeddings, labels, method=method)

@@ -75,8 +75,10 @@ def test_report_order_follows_the_reading_order(tmp_path):
 def test_report_lists_skipped_metrics(tmp_path):
     metrics = metrics_for_report()
     metrics["skipped"] = [{"metric": "one_shot", "ways": 20, "reason": "20-way one-shot needs 20 identities"}]
+    metrics["baseline"] = {"skipped": "no pretrained weights for backbone x"}
     text = write_report(tmp_path / "r.html", metrics, {}, "t").read_text()
     assert "20-way one-shot needs 20 identities" in text
+    assert "baseline: no pretrained weights for backbone x" in text
 
 
 def test_table_html(tmp_path):

@@ -78,3 +78,13 @@ def test_map_at_r_matches_pytorch_metric_learning():
 def test_retrieval_refuses_all_singletons():
     with pytest.raises(SiamkitError):
         retrieval_metrics(np.eye(3), [0, 1, 2])
+
+
+def test_collapsed_embeddings_still_rank_every_query():
+    # Every embedding identical: all distances tie, so any 3 other images are a valid answer.
+    indices, distances = nearest_neighbours(np.ones((50, 4)), k=3)
+    assert indices.shape == (50, 3) and np.all(indices != np.arange(50)[:, None])
+    assert all(len(set(row)) == 3 for row in indices.tolist())
+    assert np.allclose(distances, 0.0, atol=1e-3)
+    result = retrieval_metrics(np.ones((50, 4)), np.repeat(np.arange(10), 5))
+    assert 0 <= result["map_at_r"] <= 1

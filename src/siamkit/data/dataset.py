@@ -130,7 +130,7 @@ def scan_dataset(source: str | os.PathLike, verify: bool = True, workers: int = 
     With ``verify`` each image is decoded once so a corrupt file is skipped now, with its name
     in the log, rather than crashing a data-loader worker halfway through an epoch.
     """
-    path = Path(source)
+    path = Path(os.path.abspath(source))  # absolute, so split.json paths match on resume/evaluation
     if not path.exists():
         raise SiamkitError(f"{path}: dataset not found")
     if path.is_file():

@@ -79,18 +79,17 @@ def _negative_pairs(codes, wanted, rng) -> tuple[np.ndarray, np.ndarray]:
         i, j = i[keep], j[keep]
         pick = np.sort(rng.choice(len(i), size=wanted, replace=False))
         return i[pick].astype(np.int64), j[pick].astype(np.int64)
-    found: dict[tuple[int, int], None] = {}
-    while len(found) < wanted:
-        draw = max(2 * (wanted - len(found)), 64)
+    keys = np.empty(0, dtype=np.int64)  # pair (i < j) stored as i * n + j
+    while len(keys) < wanted:
+        draw = max(2 * (wanted - len(keys)), 64)
         a = rng.integers(0, n, size=draw)
         b = rng.integers(0, n, size=draw)
-        for x, y in zip(a.tolist(), b.tolist()):
-            if codes[x] != codes[y]:
-                found.setdefault((min(x, y), max(x, y)), None)
-                if len(found) == wanted:
-                    break
-    pairs = np.array(list(found), dtype=np.int64).reshape(-1, 2)
-    return pairs[:, 0], pairs[:, 1]
+        different = codes[a] != codes[b]
+        a, b = a[different], b[different]
+        merged = np.concatenate([keys, np.minimum(a, b) * n + np.maximum(a, b)])
+        _, first = np.unique(merged, return_index=True)
+        keys = merged[np.sort(first)][:wanted]  # drop repeats, keep draw order
+    return keys // n, keys % n
 
 
 def make_verification_pairs(labels, max_pairs: int | None = None, seed: int = 0):

@@ -183,6 +183,18 @@ def _threshold_note(metrics: dict) -> str:
     return f'<p class="note">{html.escape(text)}</p>'
 
 
+def _skipped_notes(metrics: dict) -> list[str]:
+    """Why some numbers are missing: skipped metrics (list of dicts or strings) and a skipped baseline."""
+    skipped = metrics.get("skipped") or []
+    baseline = metrics.get("baseline")
+    if isinstance(skipped, (str, dict)):
+        skipped = [skipped]
+    reasons = [str(item.get("reason", item)) if isinstance(item, dict) else str(item) for item in skipped]
+    if isinstance(baseline, dict) and isinstance(baseline.get("skipped"), str):
+        reasons.append(f"baseline: {baseline['skipped']}")
+    return [f'<p class="note">Skipped: {html.escape(reason)}</p>' for reason in reasons]
+
+
 def _flatten(value, prefix="") -> list[tuple[str, object]]:
     if isinstance(value, dict):
         items = []
@@ -261,13 +273,13 @@ def write_report(out_path, metrics: dict, plots: dict, title: str, extra_tables=
     ``metrics["protocol"]`` may be a string or a dict; in a dict, ``open_set`` (bool) or
     ``setting`` ("open-set"/"closed-set") labels the protocol and every other item (e.g.
     ``train_identities``, ``test_identities``) is listed after it. ``metrics["baseline"]``,
-    when present, has the same shape as ``metrics`` and gets its own column. Plots whose path
+    when present, has the same shape as ``metrics`` and gets its own column, headed by its
+    ``name``; the trained column is headed by ``metrics["model"]["name"]`` (or the string). Plots whose path
     is missing or does not exist are left out. ``extra_tables`` is a list of
     ``{"title", "columns", "rows"}`` dicts (rows as dicts or sequences), shown before the details.
     """
     parts = ["<h2>Summary</h2>", _protocol(metrics), _summary(metrics), _threshold_note(metrics)]
-    for skipped in metrics.get("skipped") or ():
-        parts.append(f'<p class="note">Skipped: {html.escape(_format(skipped.get("reason", skipped)))}</p>')
+    parts += _skipped_notes(metrics)
     for section in ("model", "timing"):
         if isinstance(metrics.get(section), dict):
             parts.append(f"<h2>{section.capitalize()}</h2>")

@@ -25,7 +25,8 @@ def _ranked_neighbours(normalized: np.ndarray, rows: np.ndarray, depth: int) -> 
 
     Ranks by cosine similarity, which orders unit vectors exactly as Euclidean distance does,
     and converts only the kept columns to distances (||a - b||^2 = 2 - 2 a.b). Ties are
-    broken by image index so the ranking is reproducible.
+    broken by image index (except under massive ties, see below), and the ranking is always
+    the same for the same input.
     """
     similarity = normalized[rows] @ normalized.T
     similarity[np.arange(len(rows)), rows] = -np.inf  # a query never retrieves itself
@@ -34,7 +35,14 @@ def _ranked_neighbours(normalized: np.ndarray, rows: np.ndarray, depth: int) -> 
     # row's depth-th largest similarity, keep everything at least that large (ties may add a
     # few), then sort only the kept entries.
     cutoff = np.partition(similarity, n - depth, axis=1)[:, n - depth]
-    query, column = np.nonzero(similarity >= cutoff[:, None])
+    at_least = similarity >= cutoff[:, None]
+    if at_least.sum() > 4 * at_least.shape[0] * depth:
+        # Massive ties (a collapsed model maps everything to one point): bound the work instead.
+        candidates = np.argpartition(similarity, n - depth, axis=1)[:, n - depth :]
+        query = np.repeat(np.arange(len(rows)), depth)
+        column = candidates.reshape(-1)
+    else:
+        query, column = np.nonzero(at_least)
     kept = similarity[query, column]
     order = np.lexsort((column, -kept, query))
     query, column, kept = query[order], column[order], kept[order]
@@ -60,6 +68,8 @@ def nearest_neighbours(embeddings, k: int) -> tuple[np.ndarray, np.ndarray]:
     n = len(array)
     if n < 2:
         raise SiamkitError("nearest neighbours need at least 2 embeddings")
+    if k < 1:
+        raise SiamkitError(f"the number of neighbours k must be at least 1, got {k}")
     depth = min(int(k), n - 1)
     normalized = l2_normalize(array)
     indices, distances = [], []

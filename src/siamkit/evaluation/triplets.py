@@ -7,8 +7,6 @@ or the ranking does (retrieval).
 
 from __future__ import annotations
 
-import numpy as np
-
 from siamkit.evaluation.distances import check_embeddings
 from siamkit.evaluation.pairs import make_triplets
 from siamkit.evaluation.verification import pair_distances

@@ -16,6 +16,7 @@ import torch
 
 from siamkit.data.images import ImageInput, load_image
 from siamkit.data.preprocessing import Preprocessing
+from siamkit.errors import SiamkitError
 
 
 def decode_batch(items: Sequence[ImageInput], transform: Callable, pool: ThreadPoolExecutor) -> torch.Tensor:
@@ -72,5 +73,5 @@ class TorchEmbedder:
                 outputs.append(self.embed_tensors(batch))
                 bar.update(len(batch))
         if not outputs:
-            return np.zeros((0, self.network.head.layers[-1].out_features), dtype=np.float32)
+            raise SiamkitError("nothing to embed: the list of images is empty")
         return np.concatenate(outputs).astype(np.float32)

@@ -28,6 +28,7 @@ def train_and_evaluate(data: str | os.PathLike, out: str | os.PathLike, config: 
         within_group=config.within_group,
         seed=config.seed,
         history=result.run_folder / "history.csv",
+        strict_ways=False,
     )
     result.metrics_path = evaluation.metrics_path
     result.report_path = evaluation.report_path

@@ -142,6 +142,10 @@ def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
 
     from siamkit.training.history import HistoryWriter
 
+    # Lightning sets its own loggers to INFO on import; its banners say nothing a user acts on.
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
     checkpoint = ModelCheckpoint(
         dirpath=run / "checkpoints", filename="best", monitor="val_roc_auc", mode="max", save_last=True, save_top_k=1,
         enable_version_counter=False,
@@ -247,6 +251,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig, 
             "sampling": config.sampling,
             "miner": config.miner,
             "seed": config.seed,
+            "pretrained": str(config.pretrained),
         },
     )
     model_folder = save_model_folder(run / "model", model_config, network.state_dict())

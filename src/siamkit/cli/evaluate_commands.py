@@ -1,0 +1,36 @@
+"""``siamkit evaluate`` and ``siamkit sweep``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate_command)
+
+
+def evaluate_command(
+    model: Path = typer.Argument(..., help="Model folder (config.json + model.safetensors)."),
+    data: Path = typer.Argument(..., help="Dataset folder or CSV; a training folder's test split with --split test."),
+    out: Path = typer.Option(..., "--out", help="Folder for metrics.json, report.html and plots."),
+    split: str = typer.Option("test", help="test: only the run's test identities (when DATA is its training data); all: every image."),
+    pairs: Optional[int] = typer.Option(None, "--pairs", help="Sample N positive pairs (default: all) and as many negatives."),
+    ways: str = typer.Option("5,20", help="N-way one-shot settings, comma separated."),
+    episodes: int = typer.Option(400, help="One-shot episodes per setting."),
+    within_group: bool = typer.Option(False, "--within-group", help="Draw each episode's identities from one group (e.g. one Omniglot alphabet)."),
+    seed: int = typer.Option(0, help="Seed for pairs and episodes (same seed, same numbers)."),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also measure the untrained backbone."),
+) -> None:
+    """Measure a model on identities it never trained on; write metrics.json and report.html."""
+    from siamkit.evaluation.run_evaluation import evaluate_model_folder
+
+    history = model.parent / "history.csv"
+    result = evaluate_model_folder(
+        model, data, out, split=split, ways=ways, episodes=episodes, within_group=within_group,
+        seed=seed, max_pairs=pairs, history=history if history.is_file() else None, baseline=baseline,
+    )
+    typer.echo(f"metrics: {result.metrics_path}")
+    typer.echo(f"report: {result.report_path}")
