@@ -1,10 +1,11 @@
+import hashlib
 import math
 
 import numpy as np
 import pytest
 
 from siamkit.errors import SiamkitError
-from siamkit.search import GalleryIndex
+from siamkit.search import GalleryIndex, content_hash
 
 
 def test_every_item_finds_itself_first(build, small_gallery):
@@ -54,6 +55,10 @@ def test_add_then_remove_without_rebuild(build, make_embeddings, make_columns):
     assert len(index) == 318 and "new/00003.jpg" not in index.paths
     assert index.get(303) is None and index.get(304)["path"] == "new/00004.jpg"
     assert all(hit["id"] != 303 for hit in index.search(extra[3], k=50)[0])
+    # Removal shifted storage positions; ids found by search must still name the right images.
+    assert [index.search(extra[i], k=1)[0][0]["path"] for i in (0, 4, 19)] == [
+        "new/00000.jpg", "new/00004.jpg", "new/00019.jpg"
+    ]
 
 
 def test_ids_are_never_reused(build, small_gallery):
@@ -123,3 +128,11 @@ def test_bad_batches_leave_the_index_untouched(build, small_gallery):
     with pytest.raises(SiamkitError, match="2 embeddings but 1 paths"):
         index.add(embeddings[:2], paths[:1], labels[:2], hashes[:2])
     assert len(index) == 300 and index.get(0)["path"] == paths[0]
+
+
+def test_content_hash_is_sha256_of_the_bytes(tmp_path):
+    image = tmp_path / "cat.jpg"
+    image.write_bytes(b"\xff\xd8 not really a jpeg")
+    assert content_hash(image) == hashlib.sha256(image.read_bytes()).hexdigest()
+    with pytest.raises(SiamkitError, match=r"cannot read .*gone\.jpg"):
+        content_hash(tmp_path / "gone.jpg")

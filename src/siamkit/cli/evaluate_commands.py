@@ -10,6 +10,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate_command)
+    app.command("sweep")(sweep_command)
 
 
 def evaluate_command(
@@ -34,3 +35,19 @@ def evaluate_command(
     )
     typer.echo(f"metrics: {result.metrics_path}")
     typer.echo(f"report: {result.report_path}")
+
+
+def sweep_command(
+    data: Path = typer.Argument(..., help="Folder of identity folders or a path,label CSV (as for train)."),
+    out: Path = typer.Option(..., "--out", help="Sweep folder: one run folder per value, sweep.csv and sweep.html."),
+    vary: List[str] = typer.Option(..., "--vary", help="The one option to vary and its values: --vary margin=0.25,0.5,1,2."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options shared by every run."),
+    set_values: Optional[List[str]] = typer.Option(None, "--set", help="Any config key for every run: --set max_epochs=5 (repeatable)."),
+) -> None:
+    """Train one run per value of one option, all on the same split, and compare them on test identities."""
+    from siamkit.cli.train_commands import parse_set_values
+    from siamkit.evaluation.sweep import run_sweep
+
+    result = run_sweep(data, out, vary, config_path=config, overrides=parse_set_values(set_values or []))
+    typer.echo(f"sweep table: {result.csv_path}")
+    typer.echo(f"sweep report: {result.html_path}")

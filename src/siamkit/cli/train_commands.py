@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -34,6 +34,12 @@ def train_command(
     trainable_stages: Optional[int] = typer.Option(None, help="Backbone stages to train: 0 = frozen, -1 = all [default: 3]."),
     seed: Optional[int] = typer.Option(None, help="Seed for the split, sampling and initialisation [default: 0]."),
     device: Optional[str] = typer.Option(None, help="auto | cpu | cuda."),
+    patience: Optional[int] = typer.Option(None, help="Epochs without a better validation ROC AUC before stopping [default: 5]."),
+    optimizer: Optional[str] = typer.Option(None, help="adam | adamw."),
+    schedule: Optional[str] = typer.Option(None, help="cosine | plateau | none."),
+    m_per_class: Optional[int] = typer.Option(None, help="Images per identity in each online batch [default: 4]."),
+    workers: Optional[int] = typer.Option(None, help="Data-loading worker processes (-1 = automatic)."),
+    set_values: Optional[List[str]] = typer.Option(None, "--set", help="Any other config key: --set rotation=10 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     evaluate: Optional[bool] = typer.Option(None, "--evaluate/--no-evaluate", help="Evaluate on test identities at the end."),
 ) -> None:
@@ -46,12 +52,32 @@ def train_command(
         "margin": margin, "embedding_dim": embedding_dim, "image_size": image_size, "batch_size": batch_size,
         "lr": lr, "max_epochs": max_epochs, "max_time": max_time, "split": split, "closed_set": closed_set,
         "trainable_stages": trainable_stages, "seed": seed, "device": device, "evaluate": evaluate,
+        "patience": patience, "optimizer": optimizer, "schedule": schedule, "m_per_class": m_per_class,
+        "workers": workers, **parse_set_values(set_values or []),
     }
     settings = load_config(config, overrides)
     result = train_and_evaluate(data, out, settings, resume=resume)
     typer.echo(f"model folder: {result.model_folder}")
     if result.report_path:
         typer.echo(f"report: {result.report_path}")
+
+
+def parse_set_values(items: list[str]) -> dict:
+    """``--set key=value`` pairs, values read as YAML scalars (numbers, booleans, strings)."""
+    import yaml
+
+    from siamkit.errors import SiamkitError
+
+    values = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise SiamkitError(f"--set '{item}': expected KEY=VALUE")
+        try:
+            values[key.strip().replace("-", "_")] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise SiamkitError(f"--set '{item}': cannot read the value") from None
+    return values
 
 
 def demo_command(

@@ -111,6 +111,8 @@ def _coerce(key: str, value, annotation):
         return str(value)
     if base is str and key in ("split", "ways") and isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value)
+    if base is str and key == "ways" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     if isinstance(value, base) and not (base is int and isinstance(value, bool)):
         return value
     raise SiamkitError(f"config key '{key}': expected {base.__name__}, got {type(value).__name__} ({value!r})")

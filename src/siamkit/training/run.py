@@ -58,16 +58,27 @@ def _workers(config: TrainConfig) -> int:
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
-def _load_or_make_split(dataset: ImageDataset, run: Path, config: TrainConfig, resume: bool) -> Split:
+def _check_split_images(split: Split, dataset: ImageDataset, source: str | Path) -> None:
+    known = {r.path for r in dataset.records}
+    missing = [p for name in ("train", "val", "test") for p in split.paths(name) if p not in known]
+    if missing:
+        raise SiamkitError(f"{source}: {len(missing)} image(s) of the saved split are gone, e.g. {missing[0]}")
+
+
+def _load_or_make_split(dataset: ImageDataset, run: Path, config: TrainConfig, resume: bool, given: Split | None = None) -> Split:
     split_path = run / "split.json"
     if resume and split_path.is_file():
         split = Split.load(split_path)
-        known = {r.path for r in dataset.records}
-        missing = [p for name in ("train", "val", "test") for p in split.paths(name) if p not in known]
-        if missing:
-            raise SiamkitError(f"{split_path}: {len(missing)} image(s) of the saved split are gone, e.g. {missing[0]}")
+        _check_split_images(split, dataset, split_path)
         log.info("resume: reusing the split in %s", split_path)
         return split
+    if given is not None:
+        # A split chosen by the caller (a sweep shares one across its runs); saved so the run
+        # folder still says which identities it saw.
+        _check_split_images(given, dataset, f"{split_path} (the given split)")
+        given.save(split_path, dataset.root)
+        log.info("using the given %s split -> %s", given.protocol, split_path)
+        return given
     maker = split_within_identity if config.closed_set else split_by_identity
     split = maker(dataset, config.split, config.seed)
     split.save(split_path, dataset.root)
@@ -177,7 +188,11 @@ def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
     return trainer, checkpoint
 
 
-def train(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig, resume: bool = False) -> TrainResult:
+def train(
+    data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig, resume: bool = False, split: Split | None = None
+) -> TrainResult:
+    """Train on ``data`` into the run folder ``out``. ``split``, if given, replaces the one made
+    from ``config.split``/``config.seed`` (so several runs can share one); a resumed run keeps its own."""
     import time
 
     import lightning as L
@@ -196,7 +211,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig, 
     L.seed_everything(config.seed, workers=True, verbose=False)
 
     dataset = scan_dataset(data)
-    split = _load_or_make_split(dataset, run, config, resume)
+    split = _load_or_make_split(dataset, run, config, resume, split)
     write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     train_set, val_set = split.subset(dataset, "train"), split.subset(dataset, "val")
 

@@ -1,0 +1,78 @@
+"""The ``siamkit`` command as a user runs it: a real process, real exit codes, stderr lines."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import make_identity_images, tiny_train_settings
+
+
+def siamkit(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "siamkit.cli.main", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def tiny_flags(**extra):
+    settings = tiny_train_settings(**extra)
+    flags = []
+    for key, value in settings.items():
+        flags += ["--set", f"{key}={value}"]
+    return flags
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("siamkit: error:")]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_a_messy_dataset_trains_with_a_warning_naming_the_skipped_files(tmp_path):
+    data = make_identity_images(tmp_path / "data", identities=8, per_identity=4)
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    (data / "id_00" / "corrupt.jpg").write_bytes(buffer.getvalue()[:300])
+    (data / "id_01" / "text.png").write_text("I am not a picture")
+    (data / "id_02" / "zero.jpg").write_bytes(b"")
+    (data / "empty").mkdir()
+    (data / "solo").mkdir()
+    Image.new("RGB", (32, 32), "red").save(data / "solo" / "only.png")
+    result = siamkit("train", data, "--out", tmp_path / "run", *tiny_flags())
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    warning = [line for line in result.stderr.splitlines() if "skipped 3 unreadable" in line]
+    assert warning and all(name in warning[0] for name in ("corrupt.jpg", "text.png", "zero.jpg"))
+    assert "single image" in result.stderr
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+
+
+def test_one_identity_stops_with_one_line_and_exit_2(tmp_path):
+    data = make_identity_images(tmp_path / "data", identities=1, per_identity=5)
+    result = siamkit("train", data, "--out", tmp_path / "run", *tiny_flags())
+    assert_one_line_error(result, "split 'train' has")
+
+
+@pytest.mark.parametrize(
+    "flags, fragment",
+    [
+        (["--backbone", "resnet_fifty"], "--backbone 'resnet_fifty'"),
+        (["--loss", "hinge"], "--loss 'hinge'"),
+        (["--config", "missing.yaml"], "missing.yaml"),
+        (["--set", "marign=1"], "unknown key 'marign'"),
+        (["--split", "1,2"], "--split"),
+        (["--pretrained", "nowhere.pth"], "nowhere.pth"),
+    ],
+)
+def test_bad_options_are_one_line_errors(tmp_path, flags, fragment):
+    data = make_identity_images(tmp_path / "data", identities=6, per_identity=3)
+    result = siamkit("train", data, "--out", tmp_path / "run", *flags)
+    assert_one_line_error(result, fragment)
+
+
+def test_missing_dataset(tmp_path):
+    assert_one_line_error(siamkit("train", tmp_path / "nope", "--out", tmp_path / "run"), "dataset not found")
