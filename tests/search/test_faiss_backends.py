@@ -14,14 +14,14 @@ def recall_at_10(approximate: GalleryIndex, exact: GalleryIndex, queries: np.nda
 
 @pytest.fixture
 def clustered(make_embeddings, make_columns, model_id):
-    embeddings, labels = make_embeddings(3000, dim=32, clusters=30, seed=1)
-    queries, _ = make_embeddings(200, dim=32, clusters=30, seed=1)  # same centres, new points
+    drawn, drawn_labels = make_embeddings(3200, dim=32, clusters=30, seed=1)
+    embeddings, labels, queries = drawn[:3000], drawn_labels[:3000], drawn[3000:]  # queries: new points
     paths, hashes = make_columns(3000)
 
     def build(kind, **params):
         return GalleryIndex.build(embeddings, paths, labels, hashes, model_id, kind=kind, **params)
 
-    return build, queries[::-1].copy() + 0.01, embeddings
+    return build, queries, embeddings
 
 
 @pytest.mark.parametrize("kind,params", [("hnsw", {}), ("ivf", {})])
@@ -67,7 +67,7 @@ def test_search_params_can_be_tuned(clustered):
         index.set_search_params(nprobe=10_000)
     hnsw = build("hnsw", m=8, ef_search=16)
     hnsw.set_search_params(ef_search=128)
-    assert hnsw.search_params == {"m": 8, "ef_construction": 64, "ef_search": 128}
+    assert hnsw.search_params == {"m": 8, "ef_construction": 40, "ef_search": 128}
 
 
 def test_unknown_kind_and_option_are_refused(clustered):

@@ -35,10 +35,10 @@ def test_failed_save_keeps_the_previous_file(build, tmp_path, monkeypatch):
     before = target.read_bytes()
 
     def crash(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("siamkit.search.atomic_write.os.fsync", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(SiamkitError, match=r"cannot write index .*gallery\.sidx: No space left"):
         build("exact").save(target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["gallery.sidx"]
@@ -72,6 +72,8 @@ def test_foreign_and_missing_files_are_refused(tmp_path):
         GalleryIndex.load(tmp_path / "photo.jpg")
     with pytest.raises(SiamkitError, match=r"missing\.sidx does not exist"):
         GalleryIndex.load(tmp_path / "missing.sidx")
+    with pytest.raises(SiamkitError, match=r"cannot write index .*no-such-folder"):
+        GalleryIndex.build([[1.0, 0.0]], ["a.jpg"], ["a"], ["0" * 64], "m").save(tmp_path / "no-such-folder" / "x.sidx")
 
 
 def test_other_format_version_is_refused(build, tmp_path):

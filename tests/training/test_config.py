@@ -49,3 +49,11 @@ def test_shipped_recipes_are_valid():
     assert recipes, "configs/ holds the recipes"
     for recipe in recipes:
         load_config(recipe)
+
+
+def test_online_batches_take_more_images_per_identity_when_identities_are_few():
+    from siamkit.training.run import online_batch_shape
+
+    assert online_batch_shape(50, 4, 32) == (4, 32)
+    m, batch = online_batch_shape(5, 4, 32)
+    assert m * 5 >= batch and batch % m == 0 and m == 7 and batch == 28

@@ -141,6 +141,14 @@ def plot_training_curves(out_path, history_csv, title="Training curves") -> Path
         values = np.asarray(history[key])
         if np.isfinite(values).any():
             axes.plot(epoch, values, marker="o", ms=3, color=colour, label=label)
+    auc = np.asarray(history["val_roc_auc"])
+    if np.isfinite(auc).any():
+        # Training keeps the checkpoint of this epoch: mark it, so a reader sees what was kept
+        # and whether later epochs only made things worse.
+        best = epoch[int(np.nanargmax(auc))]
+        for number, axes in enumerate(panels):
+            axes.axvline(best, color="grey", ls=":", lw=1.5,
+                         label=f"best: epoch {best:g} (kept)" if number == 1 else None)
     for axes, ylabel in zip(panels, ("loss", "ROC AUC", "learning rate")):
         axes.set_xlabel("epoch")
         axes.set_ylabel(ylabel)
@@ -202,24 +210,46 @@ def plot_retrieval_grid(out_path, query_paths, hit_paths, hit_correct, hit_dista
     return _save(figure, out_path)
 
 
+def _square(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` centred on a white ``size`` x ``size`` tile (thumbnails keep their aspect ratio)."""
+    tile = np.full((size, size, 3), 255, np.uint8)
+    height, width = image.shape[:2]
+    top, left = (size - height) // 2, (size - width) // 2
+    tile[top : top + height, left : left + width] = image[..., :3] if image.ndim == 3 else image[..., None]
+    return tile
+
+
+def _image_name(path, length: int = 22) -> str:
+    """``identity/file`` (the leaf folder is the identity), shortened from the left to fit."""
+    path = Path(path)
+    name = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+    return name if len(name) <= length else "…" + name[-(length - 1):]
+
+
 def plot_hardest_false_matches(out_path, pairs, thumb_size=96, pairs_per_row=4,
                                title="Hardest false matches (different identities, smallest distance)") -> Path:
-    """Different-identity pairs the model found most alike; ``pairs`` = [(path_a, path_b, distance), ...]."""
+    """Different-identity pairs the model found most alike; ``pairs`` = [(path_a, path_b, distance), ...].
+
+    Each pair is one framed panel (the two images side by side) with its distance above and
+    ``identity/file`` of both images below, so which identities get confused can be read off.
+    """
     if not pairs:
         raise SiamkitError("no false-match pairs to draw")
     rows = math.ceil(len(pairs) / pairs_per_row)
-    figure = _figure(2.6 * pairs_per_row, 1.6 * rows + 0.4)
-    grid = figure.subplots(rows, 2 * pairs_per_row, squeeze=False)
+    figure = _figure(2.9 * pairs_per_row, 2.1 * rows + 0.5)
+    grid = figure.subplots(rows, pairs_per_row, squeeze=False)
     for axes in grid.flat:
         axes.axis("off")
+    gap = np.full((thumb_size, max(4, thumb_size // 16), 3), 255, np.uint8)
     for number, (path_a, path_b, distance) in enumerate(pairs):
-        row, col = divmod(number, pairs_per_row)
-        for side, path in enumerate((path_a, path_b)):
-            axes = grid[row, 2 * col + side]
-            axes.axis("on")
-            _framed(axes, _thumbnail(path, thumb_size), WRONG, Path(path).name[:18])
-            if side == 0:
-                axes.set_title(f"d = {distance:.3f}", fontsize=9, loc="left")
+        axes = grid.flat[number]
+        axes.axis("on")
+        side_by_side = np.concatenate(
+            [_square(_thumbnail(path_a, thumb_size), thumb_size), gap, _square(_thumbnail(path_b, thumb_size), thumb_size)],
+            axis=1,
+        )
+        _framed(axes, side_by_side, WRONG, f"{_image_name(path_a)}\n{_image_name(path_b)}")
+        axes.set_title(f"d = {distance:.3f}", fontsize=9)
     figure.suptitle(title)
     return _save(figure, out_path)
 
@@ -285,7 +315,7 @@ def plot_metric_vs_parameter(out_path, parameter_values, metrics, parameter_name
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     x = np.asarray(values, dtype=float) if numeric else np.arange(len(values))
     order = np.argsort(x, kind="stable")
-    figure = _figure(7, 4.2)
+    figure = _figure(9, 4.2)
     axes = figure.subplots()
     for name, ys in metrics.items():
         ys = np.asarray([math.nan if y is None else y for y in ys], dtype=float)
@@ -298,5 +328,5 @@ def plot_metric_vs_parameter(out_path, parameter_values, metrics, parameter_name
     axes.set_ylabel("metric value")
     axes.set_title(title or f"Metrics vs {parameter_name}")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))  # beside the lines, never over them
     return _save(figure, out_path)

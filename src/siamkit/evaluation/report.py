@@ -20,6 +20,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 PLOT_SECTIONS = (
     ("training_curves", "Training curves"),
@@ -45,8 +46,13 @@ SUMMARY_ROWS = (
     ("Triplet accuracy", ("triplet_accuracy",)),
 )
 
+_LOWER_IS_BETTER = {"Equal error rate (lower is better)"}
+_NO_DIRECTION = {"Threshold (distance)"}
+
 # Values that are shown elsewhere or are too bulky for the details table.
 _DETAIL_SKIP = {"roc", "classification_report"}
+# Top-level sections that have their own table above the details.
+_SHOWN_ABOVE = {"baseline", "protocol", "model", "timing"}
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1150px;
@@ -57,9 +63,12 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: .35em .8em; text-align: left; vertical-align: top; }
 th { background: #eef2f7; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.better { color: #1a7f37; font-weight: 600; }
+td.worse { color: #c62828; font-weight: 600; }
 tr:nth-child(even) td { background: #fafafa; }
 img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 pre { background: #f6f8fa; padding: 1em; overflow-x: auto; }
+.table-wrap { overflow-x: auto; }
 .protocol { background: #fff8e1; border-left: 4px solid #f0b400; padding: .6em 1em; }
 .note { color: #666; font-size: 0.9em; }
 """
@@ -85,6 +94,13 @@ def _lookup(metrics: dict, path: tuple):
     return metrics
 
 
+class _Styled(NamedTuple):
+    """A table cell shown as ``text`` with extra CSS classes (e.g. a change coloured better/worse)."""
+
+    text: str
+    css: str
+
+
 def _table(columns, rows) -> str:
     """An HTML table; numbers are right-aligned, everything is escaped."""
     head = "".join(f"<th>{html.escape(str(column))}</th>" for column in columns)
@@ -92,12 +108,16 @@ def _table(columns, rows) -> str:
     for row in rows:
         cells = []
         for value in row:
+            if isinstance(value, _Styled):
+                cells.append(f'<td class="num {value.css}">{html.escape(value.text)}</td>')
+                continue
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
             numeric = numeric or (isinstance(value, str) and " ± " in value)
             css = ' class="num"' if numeric else ""
             cells.append(f"<td{css}>{html.escape(_format(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # A wide table (a sweep with many metrics) scrolls sideways instead of running off the page.
+    return f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _image(path, alt: str) -> str:
@@ -129,16 +149,36 @@ def _name(part, fallback: str) -> str:
     return str(part) if part else fallback
 
 
+def _comparable(value):
+    """The number a trained-vs-baseline change is computed on (one-shot: its accuracy)."""
+    if isinstance(value, dict):
+        value = value.get("accuracy")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _change(label: str, trained, baseline):
+    """Trained minus baseline, green when training helped and red when it hurt; blank when the
+    metric has no better direction (the threshold) or either side is missing."""
+    trained, baseline = _comparable(trained), _comparable(baseline)
+    if trained is None or baseline is None or label in _NO_DIRECTION:
+        return None
+    change = trained - baseline
+    helped = -change if label in _LOWER_IS_BETTER else change
+    css = "better" if helped > 5e-5 else "worse" if helped < -5e-5 else ""
+    return _Styled(f"{change:+.4f}".replace("-", "\u2212"), css)
+
+
 def _summary(metrics: dict) -> str:
     baseline = metrics.get("baseline")
+    has_baseline = isinstance(baseline, dict) and isinstance(baseline.get("verification"), dict)
     columns = ["metric", _name(metrics.get("model"), "trained model")]
-    if isinstance(baseline, dict):
-        columns.append(_name(baseline, "baseline"))
+    if has_baseline:
+        columns += [_name(baseline, "baseline: backbone before training"), "change (green: training helped)"]
     rows = []
     for label, path in _summary_rows(metrics):
         row = [label, _summary_value(metrics, path)]
-        if isinstance(baseline, dict):
-            row.append(_summary_value(baseline, path))
+        if has_baseline:
+            row += [_summary_value(baseline, path), _change(label, _lookup(metrics, path), _lookup(baseline, path))]
         if any(value is not None for value in row[1:]):
             rows.append(row)
     return _table(columns, rows)
@@ -202,17 +242,17 @@ def _flatten(value, prefix="") -> list[tuple[str, object]]:
             if key not in _DETAIL_SKIP:
                 items.extend(_flatten(inner, f"{prefix}{key}."))
         return items
-    if isinstance(value, list) and len(value) > 20:
+    if isinstance(value, list) and (len(value) > 20 or not value):
         return []
     return [(prefix.rstrip("."), value)]
 
 
 def _details(metrics: dict) -> str:
     baseline = metrics.get("baseline")
-    trained = dict(_flatten({k: v for k, v in metrics.items() if k != "baseline"}))
+    trained = dict(_flatten({k: v for k, v in metrics.items() if k not in _SHOWN_ABOVE}))
     if not isinstance(baseline, dict):
         return _table(["metric", "value"], [(key, value) for key, value in trained.items()])
-    base = dict(_flatten(baseline))
+    base = dict(_flatten({k: v for k, v in baseline.items() if k not in _SHOWN_ABOVE}))
     keys = list(trained) + [key for key in base if key not in trained]
     return _table(["metric", "trained", "baseline"], [(k, trained.get(k), base.get(k)) for k in keys])
 
@@ -274,31 +314,33 @@ def write_report(out_path, metrics: dict, plots: dict, title: str, extra_tables=
     ``setting`` ("open-set"/"closed-set") labels the protocol and every other item (e.g.
     ``train_identities``, ``test_identities``) is listed after it. ``metrics["baseline"]``,
     when present, has the same shape as ``metrics`` and gets its own column, headed by its
-    ``name``; the trained column is headed by ``metrics["model"]["name"]`` (or the string). Plots whose path
+    ``name``, plus a column of the change trained - baseline (green where training helped, red
+    where it hurt); the trained column is headed by ``metrics["model"]["name"]`` (or the string). Plots whose path
     is missing or does not exist are left out. ``extra_tables`` is a list of
     ``{"title", "columns", "rows"}`` dicts (rows as dicts or sequences), shown before the details.
     """
     parts = ["<h2>Summary</h2>", _protocol(metrics), _summary(metrics), _threshold_note(metrics)]
     parts += _skipped_notes(metrics)
-    for section in ("model", "timing"):
+    parts += _plot_sections(metrics, plots or {})
+    for section in ("model", "timing"):  # reference details: after the results, not between them
         if isinstance(metrics.get(section), dict):
             parts.append(f"<h2>{section.capitalize()}</h2>")
             parts.append(_table(["item", "value"], _flatten(metrics[section])))
-    parts += _plot_sections(metrics, plots or {})
     parts += _extra_tables(extra_tables)
     parts += ["<h2>All metrics</h2>", _details(metrics)]
     return _write_atomically(out_path, _page(title, parts))
 
 
-def write_table_html(path, rows, columns, title: str, plots=None) -> Path:
+def write_table_html(path, rows, columns, title: str, plots=None, note: str | None = None) -> Path:
     """A self-contained HTML page with one table (e.g. a parameter sweep) and optional plots.
 
     ``rows`` are dicts keyed by ``columns`` or sequences in column order; ``plots`` maps a
-    heading to a PNG path, embedded under the table.
+    heading to a PNG path, embedded under the table; ``note`` (plain text) is shown above it.
     """
     columns = list(columns)
     table_rows = [[row.get(c) for c in columns] if isinstance(row, dict) else list(row) for row in rows]
-    parts = [_table(columns, table_rows)]
+    parts = [f'<p class="protocol">{html.escape(note)}</p>'] if note else []
+    parts.append(_table(columns, table_rows))
     for heading, plot_path in (plots or {}).items():
         if plot_path and Path(plot_path).is_file():
             parts += [f"<h2>{html.escape(str(heading))}</h2>", _image(plot_path, str(heading))]

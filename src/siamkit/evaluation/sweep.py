@@ -2,8 +2,8 @@
 
 Every run trains on the same train identities, picks its threshold on the same validation
 identities and is measured on the same test identities: the first run makes ``split.json`` and
-every later run is handed that split, so the only thing that differs between rows is the option
-being varied. Runs go to ``OUT/<key>=<value>/`` (each a full run folder with its own report);
+every later run is handed that split, so the only thing that differs between runs is the option
+being varied (``--vary seed=0,1,2`` varies initialisation and sampling, not the split). Runs go to ``OUT/<key>=<value>/`` (each a full run folder with its own report);
 ``OUT/sweep.csv`` and ``OUT/sweep.html`` put their numbers side by side. A run folder that already
 holds a finished run with the same settings is reused, so an interrupted sweep can be restarted.
 """
@@ -34,12 +34,37 @@ _FIXED_IN_A_SWEEP = {
     "evaluate": "every run of a sweep is evaluated",
 }
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
 # Columns plotted against the varied option: the numbers a reader compares runs by.
 PRIMARY_METRICS = ("test_roc_auc", "test_eer", "precision_at_1", "map_at_r", "best_val_roc_auc")
+
+# Headings for people (sweep.html, the plot); sweep.csv keeps the column names.
+LABELS = {
+    "best_val_roc_auc": "best val ROC AUC",
+    "threshold": "threshold (from val)",
+    "test_roc_auc": "test ROC AUC",
+    "test_eer": "test EER (lower is better)",
+    "test_tpr_at_fpr_0.01": "test TPR at FPR 1%",
+    "test_accuracy": "test accuracy at threshold",
+    "precision_at_1": "test precision@1",
+    "map_at_r": "test MAP@R",
+    "triplet_accuracy": "test triplet accuracy",
+    "baseline_test_roc_auc": "test ROC AUC, backbone before training",
+}
+
+
+def _label(column: str) -> str:
+    if column.startswith("one_shot_"):
+        return f"test {column[len('one_shot_'):-3]}-way one-shot accuracy"
+    return LABELS.get(column, column)
 
 
 @dataclass
 class SweepResult:
+    """``rows``: one dict per run, in the order of the values, keyed by ``columns`` (the varied
+    option's name first, then ``run``, the run folder relative to ``out``, then the metrics)."""
+
     out: Path
     key: str
     values: list
@@ -49,18 +74,18 @@ class SweepResult:
     html_path: Path
 
     def table_text(self) -> str:
-        """The sweep table as fixed-width text, for a terminal or a log."""
-        cells = [[_text(row.get(column)) for column in self.columns] for row in self.rows]
-        widths = [max(len(column), *(len(row[i]) for row in cells)) for i, column in enumerate(self.columns)]
-        lines = ["  ".join(column.ljust(width) for column, width in zip(self.columns, widths))]
-        lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in cells]
-        return "\n".join(lines)
+        """The sweep as fixed-width text, one line per metric and one column per run."""
+        header, body = _by_metric(self.key, self.columns, self.rows)
+        cells = [header] + [[name, *(_text(value) for value in values)] for name, *values in body]
+        widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
+        return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells)
 
 
-def _text(value) -> str:
+def _text(value, exact: bool = False) -> str:
+    """A table cell: metrics to 4 decimals; the varied option's value (``exact``) as it is."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    if isinstance(value, float):
+    if isinstance(value, float) and not exact:
         return f"{value:.4f}"
     return str(value)
 
@@ -89,9 +114,12 @@ def parse_vary(vary: list[str] | str) -> tuple[str, list[tuple[str, object]]]:
     values = []
     for value_text in texts:
         try:
-            values.append((value_text, yaml.safe_load(value_text)))
+            value = yaml.safe_load(value_text)
         except yaml.YAMLError:
             raise SiamkitError(f"--vary {key}={value_text}: cannot read the value") from None
+        if isinstance(value, str) and _FLOAT.fullmatch(value):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string; a learning-rate sweep means the number
+        values.append((value_text, value))
     folders = [_folder_name(key, t) for t, _ in values]
     if len(set(folders)) != len(folders):
         raise SiamkitError(f"--vary '{items[0]}': the same value is listed twice")
@@ -183,6 +211,14 @@ def _columns(rows: list[dict]) -> list[str]:
     return rest[:at] + one_shot + rest[at:]
 
 
+def _by_metric(key: str, columns: list[str], rows: list[dict], label=str) -> tuple[list[str], list[list]]:
+    """The sweep turned on its side for reading: a column per run (headed by its folder), a row
+    per metric. A dozen metrics across a few runs fits a page; a few runs across a dozen metrics does not."""
+    header = ["metric", *(row["run"] for row in rows)]
+    body = [[label(column), *(row.get(column) for row in rows)] for column in columns if column not in (key, "run")]
+    return header, body
+
+
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
@@ -192,19 +228,28 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
-def _write_html(out: Path, key: str, columns: list[str], rows: list[dict]) -> Path:
+def _write_html(out: Path, key: str, columns: list[str], rows: list[dict], split_path: Path) -> Path:
     from siamkit.evaluation.plots import plot_metric_vs_parameter
     from siamkit.evaluation.report import write_table_html
 
     plotted = [c for c in PRIMARY_METRICS[:-1] if c in columns]
     plotted += [c for c in columns if c.startswith("one_shot_")] + ["best_val_roc_auc"]
-    series = {name: [row.get(name) for row in rows] for name in plotted}
+    series = {_label(name): [row.get(name) for row in rows] for name in plotted}
     figure = plot_metric_vs_parameter(
         out / "sweep_metrics.png", [row[key] for row in rows], series, key,
-        title=f"Test metrics vs {key} (same split for every run)",
+        title=f"Metrics vs {key} (same split for every run)",
     )
-    title = f"siamkit sweep: {key} = {', '.join(_text(row[key]) for row in rows)}"
-    return write_table_html(out / "sweep.html", rows, columns, title, plots={f"Metrics vs {key}": figure})
+    split = json.loads(split_path.read_text(encoding="utf-8"))
+    counts = split.get("identity_counts", {})
+    note = (
+        f"Every run trained on the same {split.get('protocol', '')} split ({split_path.name} in each run folder): "
+        f"{counts.get('train', '?')} train / {counts.get('val', '?')} validation / {counts.get('test', '?')} test "
+        "identities. The threshold and the best epoch were chosen on validation identities; test rows are "
+        "measured on the test identities only. Each run's full report is RUN/report.html."
+    )
+    title = f"siamkit sweep: {key} = {', '.join(_text(row[key], exact=True) for row in rows)}"
+    header, body = _by_metric(key, columns, rows, label=_label)
+    return write_table_html(out / "sweep.html", body, header, title, plots={f"Metrics vs {key}": figure}, note=note)
 
 
 def run_sweep(
@@ -241,7 +286,7 @@ def run_sweep(
     columns = _columns(rows)
     csv_path = out / "sweep.csv"
     _write_csv(csv_path, columns, rows)
-    html_path = _write_html(out, key, columns, rows)
+    html_path = _write_html(out, key, columns, rows, split_path)
     result = SweepResult(out, key, [v for _, v in values], columns, rows, csv_path, html_path)
     for line in result.table_text().splitlines():
         log.info("%s", line)

@@ -1,26 +1,97 @@
 """Turning many images into embeddings quickly: decode the next batch while the model runs.
 
-Decoding and resizing (PIL, torchvision) release the GIL for most of their work, so a small
-thread pool keeps the CPU busy with the next batch while the network computes on this one,
-without the start-up cost and memory of worker processes.
+Decoding and resizing (PIL) and the per-image arithmetic (numpy) release the GIL for most of
+their work, so a small thread pool keeps the CPU busy with the next batch while the network
+computes on this one, without the start-up cost and memory of worker processes.
+
+The decode path is the folder's ``Preprocessing.eval_transform()`` written out for speed, with the
+same numbers: PIL's resize (what torchvision calls for PIL images), then ``x / 255``, minus mean,
+over std in float32. It writes every image straight into one NHWC batch array, which torch reads
+as a channels-last NCHW tensor without a copy, and it skips torch's small-op overhead, which on a
+two-core machine costs as much as the resize itself.
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
-from siamkit.data.images import ImageInput, load_image
+from siamkit.data.images import ImageDecodeError, ImageInput, load_image
 from siamkit.data.preprocessing import Preprocessing
 from siamkit.errors import SiamkitError
 
+_RESAMPLE = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+# JPEG decoders can scale by 1/2, 1/4 or 1/8 while decoding (Image.draft), for a fraction of the
+# work. We only let them shrink to 1.5x the model's input size, so the final resize still
+# antialiases from a larger image: the embedding moves by about as much as re-saving the JPEG.
+_DRAFT_MARGIN = 1.5
 
-def decode_batch(items: Sequence[ImageInput], transform: Callable, pool: ThreadPoolExecutor) -> torch.Tensor:
-    return torch.stack(list(pool.map(lambda item: transform(load_image(item)), items)))
+
+@dataclass
+class DecodedBatch:
+    """Preprocessed images (a channels-last NCHW float32 tensor) and where they came from."""
+
+    images: torch.Tensor
+    positions: list[int]  # index into the caller's list for each row of ``images``
+    errors: dict[int, str] = field(default_factory=dict)  # skipped inputs: index -> reason
+
+
+class ImageDecoder:
+    """One image in, one normalised HxWx3 float32 array out, as ``eval_transform`` computes it."""
+
+    def __init__(self, preprocessing: Preprocessing, draft: bool = True):
+        self.size = preprocessing.image_size
+        self.resample = _RESAMPLE[preprocessing.interpolation]
+        self.mean = np.asarray(preprocessing.mean, dtype=np.float32)
+        self.std = np.asarray(preprocessing.std, dtype=np.float32)
+        self.draft = draft
+
+    def open(self, item: ImageInput) -> Image.Image:
+        if self.draft and isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
+            drafted = self._open_drafted(item)
+            if drafted is not None:
+                return drafted
+        return load_image(item)
+
+    def _open_drafted(self, item) -> Image.Image | None:
+        """A JPEG decoded at reduced scale, or None to take :func:`load_image`'s path (which
+        also words every error, so anything unusual here simply falls back to it)."""
+        import io
+
+        from siamkit.data.images import MAX_IMAGE_PIXELS
+
+        try:
+            source = item if isinstance(item, (str, os.PathLike)) else io.BytesIO(bytes(item))
+            with Image.open(source) as image:
+                width, height = image.size
+                if image.format != "JPEG" or width * height > MAX_IMAGE_PIXELS:
+                    return None
+                wanted = int(self.size * _DRAFT_MARGIN)  # each side is resized to ``size`` (no crop)
+                image.draft("RGB", (wanted, wanted))
+                image.load()
+                return load_image(image)
+        except Exception:  # noqa: BLE001 - load_image decodes again and reports it properly
+            return None
+
+    def __call__(self, item: ImageInput, out: np.ndarray) -> None:
+        image = self.open(item)
+        if image.size != (self.size, self.size):
+            image = image.resize((self.size, self.size), self.resample)
+        pixels = np.asarray(image, dtype=np.float32)
+        np.divide(pixels, np.float32(255.0), out=out)
+        out -= self.mean
+        out /= self.std
 
 
 def batched(items: Sequence, size: int) -> Iterable[Sequence]:
@@ -28,21 +99,113 @@ def batched(items: Sequence, size: int) -> Iterable[Sequence]:
         yield items[start : start + size]
 
 
-def pipelined_batches(items: Sequence[ImageInput], preprocessing: Preprocessing, batch_size: int, threads: int | None = None):
-    """Yield preprocessed batches, decoding batch i+1 while the caller works on batch i."""
-    transform = preprocessing.eval_transform()
-    threads = threads or max(2, min(8, (os.cpu_count() or 2)))
-    with ThreadPoolExecutor(max_workers=threads) as pool, ThreadPoolExecutor(max_workers=1) as prefetch:
-        chunks = list(batched(list(items), batch_size))
-        pending = prefetch.submit(decode_batch, chunks[0], transform, pool) if chunks else None
-        for index in range(len(chunks)):
+def decode_batch(items: Sequence[ImageInput], decoder: ImageDecoder, pool: ThreadPoolExecutor, start: int = 0, skip_unreadable: bool = False) -> DecodedBatch:
+    """Decode ``items`` in parallel; with ``skip_unreadable`` a bad image is left out, not raised."""
+    array = np.empty((len(items), decoder.size, decoder.size, 3), dtype=np.float32)
+
+    def one(row: int) -> str | None:
+        try:
+            decoder(items[row], array[row])
+        except ImageDecodeError as exc:
+            if not skip_unreadable:
+                raise
+            return str(exc)
+        return None
+
+    reasons = list(pool.map(one, range(len(items))))
+    kept = [row for row, reason in enumerate(reasons) if reason is None]
+    if len(kept) < len(items):
+        array = array[kept]
+    images = torch.from_numpy(array).permute(0, 3, 1, 2)  # NCHW view of NHWC memory: channels-last
+    errors = {start + row: reason for row, reason in enumerate(reasons) if reason is not None}
+    return DecodedBatch(images, [start + row for row in kept], errors)
+
+
+def decode_threads() -> int:
+    return max(2, min(8, os.cpu_count() or 2))
+
+
+def pipelined_decode(
+    items: Sequence[ImageInput],
+    preprocessing: Preprocessing,
+    batch_size: int,
+    threads: int | None = None,
+    skip_unreadable: bool = False,
+    draft: bool = True,
+) -> Iterator[DecodedBatch]:
+    """Yield decoded batches, decoding batch i+1 while the caller works on batch i."""
+    decoder = ImageDecoder(preprocessing, draft)
+    items = list(items)
+    starts = list(range(0, len(items), batch_size))
+    with ThreadPoolExecutor(max_workers=threads or decode_threads()) as pool, ThreadPoolExecutor(max_workers=1) as prefetch:
+
+        def submit(start: int):
+            return prefetch.submit(decode_batch, items[start : start + batch_size], decoder, pool, start, skip_unreadable)
+
+        pending = submit(starts[0]) if starts else None
+        for index in range(len(starts)):
             batch = pending.result()
-            if index + 1 < len(chunks):
-                pending = prefetch.submit(decode_batch, chunks[index + 1], transform, pool)
+            if index + 1 < len(starts):
+                pending = submit(starts[index + 1])
             yield batch
 
 
-class TorchEmbedder:
+def pipelined_batches(items: Sequence[ImageInput], preprocessing: Preprocessing, batch_size: int, threads: int | None = None) -> Iterator[torch.Tensor]:
+    """Yield preprocessed image tensors, decoding batch i+1 while the caller works on batch i."""
+    for batch in pipelined_decode(items, preprocessing, batch_size, threads):
+        yield batch.images
+
+
+@dataclass
+class Embedded:
+    """Embeddings of the readable inputs, which input each row belongs to, and what was skipped."""
+
+    embeddings: np.ndarray
+    positions: list[int]
+    errors: dict[int, str]
+
+
+class BatchEmbedder:
+    """What every backend shares: decode in the background, run ``embed_tensors`` per batch.
+
+    Subclasses set ``preprocessing`` and ``batch_size`` and implement ``embed_tensors``.
+    """
+
+    preprocessing: Preprocessing
+    batch_size: int
+    embedding_dim: int | None = None
+    draft: bool = True  # decode large JPEGs at reduced scale (see ImageDecoder)
+
+    def embed_tensors(self, images: torch.Tensor) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed(self, items: Sequence[ImageInput], progress: bool = False, description: str = "embedding") -> np.ndarray:
+        """(n, D) float32 embeddings; an unreadable image raises, naming the file."""
+        if len(items) == 0:
+            raise SiamkitError("nothing to embed: the list of images is empty")
+        return self._run(items, progress, description, skip_unreadable=False).embeddings
+
+    def embed_readable(self, items: Sequence[ImageInput], progress: bool = False, description: str = "embedding") -> Embedded:
+        """Like :meth:`embed`, but images that cannot be decoded are skipped and reported."""
+        return self._run(items, progress, description, skip_unreadable=True)
+
+    def _run(self, items, progress: bool, description: str, skip_unreadable: bool) -> Embedded:
+        from tqdm.auto import tqdm
+
+        outputs, positions, errors = [], [], {}
+        with tqdm(total=len(items), desc=description, unit="img", disable=not progress, leave=False) as bar:
+            for batch in pipelined_decode(items, self.preprocessing, self.batch_size, skip_unreadable=skip_unreadable, draft=self.draft):
+                if len(batch.positions):
+                    outputs.append(self.embed_tensors(batch.images))
+                positions.extend(batch.positions)
+                errors.update(batch.errors)
+                bar.update(len(batch.positions) + len(batch.errors))
+        width = outputs[0].shape[1] if outputs else (self.embedding_dim or 0)
+        embeddings = np.concatenate(outputs).astype(np.float32, copy=False) if outputs else np.zeros((0, width), np.float32)
+        return Embedded(embeddings, positions, errors)
+
+
+class TorchEmbedder(BatchEmbedder):
     """Eager-PyTorch inference for a :class:`SiameseNetwork` (channels_last on CPU)."""
 
     def __init__(self, network: torch.nn.Module, preprocessing: Preprocessing, device: str | torch.device = "cpu", batch_size: int = 64):
@@ -56,7 +219,7 @@ class TorchEmbedder:
 
     @torch.inference_mode()
     def embed_tensors(self, images: torch.Tensor) -> np.ndarray:
-        images = images.to(self.device)
+        images = torch.as_tensor(images).to(self.device)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         if self.device.type == "cuda":
@@ -64,14 +227,3 @@ class TorchEmbedder:
                 return self.network(images).float().cpu().numpy()
         return self.network(images).float().cpu().numpy()
 
-    def embed(self, items: Sequence[ImageInput], progress: bool = False, description: str = "embedding") -> np.ndarray:
-        from tqdm.auto import tqdm
-
-        outputs = []
-        with tqdm(total=len(items), desc=description, unit="img", disable=not progress, leave=False) as bar:
-            for batch in pipelined_batches(items, self.preprocessing, self.batch_size):
-                outputs.append(self.embed_tensors(batch))
-                bar.update(len(batch))
-        if not outputs:
-            raise SiamkitError("nothing to embed: the list of images is empty")
-        return np.concatenate(outputs).astype(np.float32)

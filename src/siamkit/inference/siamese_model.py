@@ -3,21 +3,38 @@
 The CLI, the web service, the evaluation and the benchmarks all go through it, so "how alike
 are these two images" has exactly one implementation: embed with the folder's own
 preprocessing, Euclidean distance between unit vectors, the folder's validation threshold.
+
+Two backends compute the same embeddings (within 1e-4): eager PyTorch, and onnxruntime on an
+ONNX export of the network, which is usually faster on a CPU. ``backend="auto"`` uses
+onnxruntime on CPU when it is installed. The export is made once and cached as
+``model.onnx`` in the model folder (or in the user's cache folder when the model folder is
+read-only); it carries the checksum of the weights it came from, so a stale export is redone,
+never used.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from siamkit.data.images import ImageInput
-from siamkit.models.model_folder import ModelConfig, load_model_weights, model_identity, read_model_config
+from siamkit.errors import SiamkitError
+from siamkit.models.model_folder import WEIGHTS_NAME, ModelConfig, load_model_weights, model_identity, read_model_config
 from siamkit.models.network import SiameseNetwork
+
+log = logging.getLogger("siamkit")
+
+BACKENDS = ("auto", "onnx", "torch")
+ONNX_CACHE_NAME = "model.onnx"
+_SINGLE_INPUT = (str, os.PathLike, bytes, bytearray, memoryview, np.ndarray, Image.Image)
 
 
 @dataclass(frozen=True)
@@ -37,18 +54,35 @@ def distance_to_similarity(distance: np.ndarray | float) -> np.ndarray | float:
 
 
 class SiameseModel:
-    def __init__(self, network: SiameseNetwork, config: ModelConfig, folder: Path | None = None, device: str = "cpu", batch_size: int = 64):
+    """A trained model: ``embed`` images, ``compare`` two, ``index`` a gallery and ``search`` it."""
+
+    def __init__(
+        self,
+        network: SiameseNetwork,
+        config: ModelConfig,
+        folder: Path | None = None,
+        device: str = "cpu",
+        batch_size: int = 64,
+        embedder=None,
+    ):
         from siamkit.inference.embedder import TorchEmbedder
 
         self.network = network.eval()
         self.config = config
         self.folder = folder
+        self.device = device
+        self.batch_size = batch_size
         self.model_id = model_identity(folder) if folder is not None else "unsaved"
-        self._embedder = TorchEmbedder(self.network, config.preprocessing, device, batch_size)
-        self.backend = "torch"
+        self.weights_sha256: str | None = None  # set by load(); marks exports of these weights
+        self._embedder = embedder or TorchEmbedder(self.network, config.preprocessing, device, batch_size)
+        self.backend = "torch" if embedder is None else "onnx"
 
     @classmethod
-    def load(cls, folder: str | os.PathLike, device: str = "cpu", batch_size: int = 64) -> "SiameseModel":
+    def load(cls, folder: str | os.PathLike, device: str = "cpu", batch_size: int = 64, backend: str = "auto") -> "SiameseModel":
+        """Read a model folder. ``backend``: "auto" (onnxruntime on CPU when installed, else
+        PyTorch), "onnx" or "torch"."""
+        if backend not in BACKENDS:
+            raise SiamkitError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         folder = Path(folder)
         config, raw = read_model_config(folder)
         network = build_network(config)
@@ -57,10 +91,20 @@ class SiameseModel:
             network.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
-            from siamkit.errors import SiamkitError
-
             raise SiamkitError(f"{folder}: weights do not match config.json ({first})") from None
-        return cls(network, config, folder, device, batch_size)
+        embedder = None
+        if backend == "onnx" or (backend == "auto" and str(device) == "cpu" and _onnxruntime_available()):
+            if backend == "onnx" and str(device) != "cpu":
+                raise SiamkitError(f"backend onnx runs on the CPU; use backend torch for device {device}")
+            try:
+                embedder = cached_onnx_embedder(network, config, folder, raw, batch_size)
+            except SiamkitError as exc:
+                if backend == "onnx":
+                    raise
+                log.warning("using PyTorch instead of onnxruntime: %s", exc)
+        model = cls(network, config, folder, device, batch_size, embedder)
+        model.weights_sha256 = raw["files"][WEIGHTS_NAME]["sha256"]
+        return model
 
     @property
     def threshold(self) -> float:
@@ -70,20 +114,74 @@ class SiameseModel:
     def embedding_dim(self) -> int:
         return self.config.embedding_dim
 
+    @property
+    def onnx_path(self) -> Path | None:
+        """The ONNX file the onnx backend runs (None with the torch backend)."""
+        return getattr(self._embedder, "path", None)
+
+    def __repr__(self) -> str:
+        return f"SiameseModel({self.folder or 'unsaved'}, backbone={self.config.backbone}, D={self.embedding_dim}, backend={self.backend})"
+
+    # ----------------------------------------------------------------- embedding and comparing
+
     def embed(self, images: Sequence[ImageInput] | ImageInput, progress: bool = False) -> np.ndarray:
-        """L2-normalised embeddings, shape (n, D); a single input gives (1, D)."""
-        items = list(images) if isinstance(images, (list, tuple)) else [images]
+        """L2-normalised embeddings, shape (n, D); a single input gives (1, D).
+
+        Inputs are paths, encoded bytes, numpy arrays or PIL images; an unreadable one raises
+        SiamkitError naming it.
+        """
+        items = [images] if isinstance(images, _SINGLE_INPUT) else list(images)
         return self._embedder.embed(items, progress=progress)
+
+    def embed_readable(self, images: Sequence[ImageInput], progress: bool = False, description: str = "embedding"):
+        """Embeddings of the inputs that decode, which inputs those were, and why others did not
+        (an :class:`~siamkit.inference.embedder.Embedded`)."""
+        return self._embedder.embed_readable(list(images), progress=progress, description=description)
 
     def compare(self, first: ImageInput, second: ImageInput) -> Comparison:
         embeddings = self.embed([first, second])
         distance = float(np.linalg.norm(embeddings[0] - embeddings[1]))
         return Comparison(distance, float(distance_to_similarity(distance)), distance <= self.threshold, self.threshold)
 
-    @torch.inference_mode()
     def embed_tensors(self, images: torch.Tensor) -> np.ndarray:
         """Embeddings of already-preprocessed images (benchmarks, the service's batcher)."""
         return self._embedder.embed_tensors(images)
+
+    # ----------------------------------------------------------------- galleries
+
+    def index(self, gallery, kind: str | None = None, existing=None, progress: bool = False, **params):
+        """A :class:`BoundGalleryIndex` over every image under ``gallery`` (a folder, or a list
+        of image files); labels are the images' folders.
+
+        With ``existing`` (an index built by this model) only new or changed files are embedded,
+        deleted ones are removed, and ``existing`` itself is updated. ``kind``: "exact"
+        (default), "hnsw" or "ivf"; ``params`` go to ``GalleryIndex.build``.
+        """
+        from siamkit.inference.gallery import build_gallery_index
+
+        return build_gallery_index(self, gallery, kind=kind, existing=existing, progress=progress, **params)
+
+    def bind(self, index):
+        """The same index, searchable with images; refuses an index built by another model."""
+        from siamkit.inference.gallery import BoundGalleryIndex
+
+        return BoundGalleryIndex.bind(index, self)
+
+    def search(self, index, query, k: int = 10):
+        """Hits ``[{id, path, label, distance, similarity}]`` for one query image (a list of such
+        lists for a list of images), best first."""
+        return self.bind(index).search(query, k)
+
+    # ----------------------------------------------------------------- export
+
+    def export_onnx(self, path: str | os.PathLike) -> Path:
+        """Write the network as ONNX: ``images`` (N, 3, S, S) -> ``embeddings`` (N, D), unit length."""
+        from siamkit.inference.onnx_export import export_network
+
+        return export_network(self.network, self.config.preprocessing.image_size, path, self._onnx_metadata())
+
+    def _onnx_metadata(self) -> dict[str, str]:
+        return onnx_metadata(self.config, self.model_id, self.weights_sha256)
 
 
 def build_network(config: ModelConfig) -> SiameseNetwork:
@@ -92,3 +190,65 @@ def build_network(config: ModelConfig) -> SiameseNetwork:
 
     backbone = create_backbone(config.backbone, "none")
     return SiameseNetwork(backbone, config.embedding_dim, config.hidden_dim, pair_head=config.pair_head)
+
+
+def _onnxruntime_available() -> bool:
+    from siamkit.inference.onnx_embedder import onnxruntime_available
+
+    return onnxruntime_available()
+
+
+def onnx_metadata(config: ModelConfig, model_id: str, weights_sha256: str | None) -> dict[str, str]:
+    from siamkit.inference.onnx_export import WEIGHTS_KEY
+
+    metadata = {
+        "siamkit.model_id": model_id,
+        "siamkit.backbone": config.backbone,
+        "siamkit.image_size": str(config.preprocessing.image_size),
+        "siamkit.embedding_dim": str(config.embedding_dim),
+        "siamkit.preprocessing": str(config.preprocessing.to_dict()),
+        "siamkit.threshold": repr(config.threshold),
+    }
+    if weights_sha256:
+        metadata[WEIGHTS_KEY] = weights_sha256
+    return metadata
+
+
+def onnx_cache_paths(folder: Path, weights_sha256: str) -> list[Path]:
+    """Where a cached export may live, most preferred first: the model folder itself, then a
+    per-user cache keyed by the weights' checksum (for read-only model folders)."""
+    base = os.environ.get("SIAMKIT_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "siamkit")
+    name = f"{weights_sha256[:32]}.onnx"
+    candidates = [folder / ONNX_CACHE_NAME, Path(base) / "onnx" / name]
+    candidates.append(Path(tempfile.gettempdir()) / f"siamkit-{os.getuid() if hasattr(os, 'getuid') else 'user'}" / "onnx" / name)
+    return candidates
+
+
+def cached_onnx_embedder(network: SiameseNetwork, config: ModelConfig, folder: Path, raw_config: dict, batch_size: int):
+    """An :class:`OnnxEmbedder` for these exact weights, exporting (once) if no cached file fits."""
+    from siamkit.inference.onnx_embedder import OnnxEmbedder
+    from siamkit.inference.onnx_export import EXPORT_VERSION, VERSION_KEY, WEIGHTS_KEY, build_onnx, save_onnx
+
+    weights_sha256 = raw_config["files"][WEIGHTS_NAME]["sha256"]  # load_model_weights checked it
+    candidates = onnx_cache_paths(folder, weights_sha256)
+    for candidate in candidates:
+        if not candidate.is_file():
+            continue
+        try:
+            embedder = OnnxEmbedder(candidate, config.preprocessing, batch_size)
+        except SiamkitError:
+            continue  # damaged cache file: export again
+        if embedder.metadata.get(WEIGHTS_KEY) == weights_sha256 and embedder.metadata.get(VERSION_KEY) == EXPORT_VERSION:
+            return embedder
+    log.debug("%s: exporting the network to ONNX for onnxruntime (once)", folder)
+    model = build_onnx(network, config.preprocessing.image_size, str(folder))
+    metadata = onnx_metadata(config, model_identity(folder), weights_sha256)
+    reasons = []
+    for candidate in candidates:
+        try:
+            path = save_onnx(model, candidate, metadata)
+        except OSError as exc:
+            reasons.append(f"{candidate.parent}: {exc.strerror or exc}")
+            continue
+        return OnnxEmbedder(path, config.preprocessing, batch_size)
+    raise SiamkitError(f"{folder}: nowhere to cache the ONNX export ({'; '.join(reasons)})")

@@ -77,7 +77,10 @@ class GalleryIndex:
             "backend": self._backend.state(),
             "items": self._items.to_json(),
         }
-        write_index_file(path, metadata, faiss.serialize_index(self._backend.index))
+        try:
+            write_index_file(path, metadata, faiss.serialize_index(self._backend.index))
+        except OSError as error:
+            raise SiamkitError(f"cannot write index {path}: {error.strerror or error}") from None
         self.file = Path(path)
 
     @classmethod

@@ -22,7 +22,7 @@ from siamkit.search.exact_backend import ExactBackend, check_params
 logger = logging.getLogger(__name__)
 
 # Tuned with benchmarks/search_speed.py on 1M clustered 128-d vectors and 2 cores.
-HNSW_DEFAULTS = {"m": 32, "ef_construction": 64, "ef_search": 64}
+HNSW_DEFAULTS = {"m": 32, "ef_construction": 40, "ef_search": 64}
 COMPACT_FRACTION = 0.25
 
 

@@ -80,6 +80,8 @@ def read_index_file(path: Union[str, os.PathLike]) -> tuple[dict, np.ndarray]:
         raise SiamkitError(f"index {path} does not exist; build it first") from None
     except IsADirectoryError:
         raise SiamkitError(f"index {path} is a folder, not an index file") from None
+    except OSError as error:
+        raise SiamkitError(f"cannot read index {path}: {error.strerror or error}") from None
     if hashlib.sha256(payload).hexdigest() != header["payload_sha256"]:
         raise SiamkitError(f"index {path} is corrupted (checksum mismatch); rebuild it")
     try:

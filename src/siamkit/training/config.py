@@ -32,6 +32,7 @@ class TrainConfig:
     backbone: str = "tf_efficientnet_lite0"
     pretrained: str = "auto"
     trainable_stages: int = 3
+    freeze_bn_stats: bool = True
     embedding_dim: int = 128
     hidden_dim: int = 512
     image_size: int = 160

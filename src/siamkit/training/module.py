@@ -22,7 +22,7 @@ class SiameseModule(L.LightningModule):
         self.miner = build_miner(config.miner, config.effective_margin) if config.sampling == "online" else None
         self.val_pairs = val_pairs
         self._val_embeddings: list[torch.Tensor] = []
-        self._val_labels: list[torch.Tensor] = []
+        self._val_image_ids: list[torch.Tensor] = []  # to restore the order under DDP
         self._val_losses: list[float] = []
         self._train_losses: list[float] = []
         self.epoch_train_loss = float("nan")
@@ -85,18 +85,22 @@ class SiameseModule(L.LightningModule):
         images, labels, image_ids = batch
         embeddings = self.embed(images)
         self._val_embeddings.append(embeddings.detach().float())
-        self._val_labels.append(labels.detach())
+        self._val_image_ids.append(image_ids.detach())
         if self.config.loss != "arcface":
             loss = self._labelled_batch_loss(embeddings, labels, image_ids, None)
             self._val_losses.append(float(loss))
 
     def on_validation_epoch_end(self):
-        embeddings = torch.cat(self._val_embeddings)
+        embeddings, image_ids = torch.cat(self._val_embeddings), torch.cat(self._val_image_ids)
         if self.trainer.world_size > 1:
+            # Each process validated a strided share (padded with repeats): put rows back by index.
             embeddings = self.all_gather(embeddings).flatten(0, 1)
+            image_ids = self.all_gather(image_ids).flatten(0, 1)
+        ordered = torch.zeros(int(image_ids.max()) + 1, embeddings.shape[1], device=embeddings.device)
+        ordered[image_ids] = embeddings
         self._val_embeddings.clear()
-        self._val_labels.clear()
-        auc = validation_roc_auc(embeddings.cpu().numpy(), self.val_pairs)
+        self._val_image_ids.clear()
+        auc = validation_roc_auc(ordered.cpu().numpy(), self.val_pairs)
         self.log("val_roc_auc", auc, prog_bar=True, sync_dist=False)
         # Validation runs after the epoch's last training batch, so this is the whole epoch's mean.
         self.epoch_train_loss = float(np.mean(self._train_losses)) if self._train_losses else float("nan")

@@ -121,10 +121,25 @@ def _train_loader(train: ImageDataset, preprocessing: Preprocessing, config: Tra
             dataset = PairDataset(images, balanced_pairs(labels, config.pairs_per_epoch, config.seed))
         generator = torch.Generator().manual_seed(config.seed)
         return DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True, generator=generator, **common)
-    length = max(len(paths), config.batch_size * 4)
-    length -= length % config.batch_size
-    sampler = MPerClassSampler(labels, m=config.m_per_class, batch_size=config.batch_size, length_before_new_iter=length)
-    return DataLoader(images, batch_size=config.batch_size, sampler=sampler, drop_last=True, **common), len(set(labels))
+    m, batch_size = online_batch_shape(len(set(labels)), config.m_per_class, config.batch_size)
+    length = max(len(paths), batch_size * 4)
+    length -= length % batch_size
+    sampler = MPerClassSampler(labels, m=m, batch_size=batch_size, length_before_new_iter=length)
+    return DataLoader(images, batch_size=batch_size, sampler=sampler, drop_last=True, **common), len(set(labels))
+
+
+def online_batch_shape(identities: int, m_per_class: int, batch_size: int) -> tuple[int, int]:
+    """Images per identity and batch size for M-per-class batches.
+
+    A batch holds ``batch_size / m`` identities; with fewer training identities than that, take
+    more images of each instead (the sampler cannot fill the batch otherwise).
+    """
+    if identities * m_per_class >= batch_size:
+        return m_per_class, batch_size
+    m = -(-batch_size // identities)
+    adjusted = (batch_size // m) * m
+    log.info("only %d training identities: %d images of each per batch of %d", identities, m, adjusted)
+    return m, adjusted
 
 
 def _val_loader(val: ImageDataset, preprocessing: Preprocessing, config: TrainConfig):
@@ -145,6 +160,19 @@ def _validation_pairs(labels: list[int], seed: int) -> np.ndarray:
 
     first, second, same = make_verification_pairs(np.asarray(labels), max_pairs=5000, seed=seed)
     return np.stack([first, second, same.astype(np.int64)], axis=1)
+
+
+def distributed_layout(device: str) -> tuple:
+    """Devices, nodes and strategy: under ``torchrun`` these come from its environment.
+
+    The same ``siamkit train`` command then runs as one DDP process per GPU (or CPU process with
+    the gloo backend), on one machine or several.
+    """
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
+    world = int(os.environ.get("WORLD_SIZE", "0") or 0)
+    if local and world > 1:
+        return local, max(1, world // local), "ddp"
+    return ("auto" if device == "cuda" else 1), 1, "auto"
 
 
 def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
@@ -170,10 +198,12 @@ def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
     precision = "32-true"
     if device == "cuda":
         precision = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    devices, num_nodes, strategy = distributed_layout(device)
     trainer = L.Trainer(
         accelerator="gpu" if device == "cuda" else "cpu",
-        devices="auto",
-        strategy="auto",
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
         precision=precision,
         max_epochs=config.max_epochs,
         max_time={"minutes": config.max_time} if config.max_time else None,
@@ -218,6 +248,7 @@ def train(
     network = SiameseNetwork.create(
         config.backbone, config.pretrained, config.embedding_dim, config.hidden_dim,
         pair_head=config.loss == "bce", trainable_stages=config.trainable_stages,
+        freeze_bn_stats=config.freeze_bn_stats,
     )
     preprocessing = Preprocessing.from_timm_config(backbone_data_config(network.backbone), config.image_size)
     if config.channels_last:

@@ -1,0 +1,89 @@
+"""siamkit: train, evaluate and serve Siamese networks for image similarity.
+
+The package follows the data from disk to answers:
+
+* ``data``        images on disk -> identities (leaf folders) -> identity-disjoint splits
+* ``sampling``    pairs, triplets and M-per-class batches for training
+* ``models``      a timm backbone + embedding head (``SiameseNetwork``); the model folder
+                  (``config.json`` + ``model.safetensors``)
+* ``training``    losses, miners and the Lightning loop -> ``run/model``
+* ``evaluation``  verification, retrieval and one-shot metrics, plots, the HTML report
+* ``inference``   ``SiameseModel``: load a model folder, ``embed``, ``compare``, ``index``,
+                  ``search``, ``export_onnx`` (PyTorch or onnxruntime)
+* ``search``      ``GalleryIndex``: FAISS over embeddings, saved in one self-checking file
+* ``service``     the web service; ``cli`` the ``siamkit`` command, both thin layers over the above
+
+Typical use::
+
+    from siamkit import SiameseModel, GalleryIndex
+    model = SiameseModel.load("runs/faces/model")
+    model.compare("a.jpg", "b.jpg")            # Comparison(distance, similarity, same, threshold)
+    index = model.index("gallery/")            # every image under the folder
+    index.search("query.jpg", k=10)            # [{id, path, label, distance, similarity}, ...]
+    index.save("gallery.idx")
+
+Names are imported on first use, so ``import siamkit`` stays quick (no torch until needed).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from siamkit.version import __version__
+
+# public name -> module that defines it
+_EXPORTS = {
+    "SiameseModel": "siamkit.inference.siamese_model",
+    "Comparison": "siamkit.inference.siamese_model",
+    "BoundGalleryIndex": "siamkit.inference.gallery",
+    "GalleryIndex": "siamkit.search",
+    "INDEX_KINDS": "siamkit.search",
+    "content_hash": "siamkit.search",
+    "SiameseNetwork": "siamkit.models.network",
+    "ModelConfig": "siamkit.models.model_folder",
+    "save_model_folder": "siamkit.models.model_folder",
+    "Preprocessing": "siamkit.data.preprocessing",
+    "scan_dataset": "siamkit.data.dataset",
+    "ImageDataset": "siamkit.data.dataset",
+    "load_image": "siamkit.data.images",
+    "train": "siamkit.training.run",
+    "TrainResult": "siamkit.training.run",
+    "train_and_evaluate": "siamkit.training.pipeline",
+    "load_config": "siamkit.training.config",
+    "TrainConfig": "siamkit.training.config",
+    "evaluate_model_folder": "siamkit.evaluation.run_evaluation",
+    "evaluate_embeddings": "siamkit.evaluation.summary",
+    "SiamkitError": "siamkit.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:  # for editors and type checkers; at run time names load lazily
+    from siamkit.data.dataset import ImageDataset, scan_dataset
+    from siamkit.data.images import load_image
+    from siamkit.data.preprocessing import Preprocessing
+    from siamkit.errors import SiamkitError
+    from siamkit.evaluation.run_evaluation import evaluate_model_folder
+    from siamkit.evaluation.summary import evaluate_embeddings
+    from siamkit.inference.gallery import BoundGalleryIndex
+    from siamkit.inference.siamese_model import Comparison, SiameseModel
+    from siamkit.models.model_folder import ModelConfig, save_model_folder
+    from siamkit.models.network import SiameseNetwork
+    from siamkit.search import INDEX_KINDS, GalleryIndex, content_hash
+    from siamkit.training.config import TrainConfig, load_config
+    from siamkit.training.pipeline import train_and_evaluate
+    from siamkit.training.run import TrainResult, train
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'siamkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

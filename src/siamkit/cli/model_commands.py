@@ -1,0 +1,256 @@
+"""``siamkit compare``, ``embed``, ``index``, ``search`` and ``export``: using a trained model.
+
+Each command is a few lines over :class:`SiameseModel` and :class:`GalleryIndex`. Inputs are
+checked (and the model id of an index compared) before anything is written, and every file is
+written atomically, so a bad input ends with one error line and leaves no half-written output.
+
+An index remembers which model folder built it in a small note next to it (``INDEX.model.json``),
+so ``siamkit search`` needs ``--model`` only when the index was moved without its note.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+log = logging.getLogger("siamkit")
+
+BACKEND_HELP = "auto (onnxruntime when installed) | onnx | torch."
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare_command)
+    app.command("embed")(embed_command)
+    app.command("index")(index_command)
+    app.command("search")(search_command)
+    app.command("export")(export_command)
+
+
+def _progress() -> bool:
+    return sys.stderr.isatty()
+
+
+def _load_model(folder: Path, backend: str):
+    from siamkit.inference.siamese_model import SiameseModel
+
+    return SiameseModel.load(folder, backend=backend)
+
+
+def compare_command(
+    model: Path = typer.Argument(..., help="Model folder (config.json + model.safetensors)."),
+    first: Path = typer.Argument(..., help="First image."),
+    second: Path = typer.Argument(..., help="Second image."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    backend: str = typer.Option("auto", help=BACKEND_HELP),
+) -> None:
+    """How alike two images are: distance, similarity and same/different at the model's threshold."""
+    result = _load_model(model, backend).compare(first, second)
+    if as_json:
+        typer.echo(json.dumps({"a": str(first), "b": str(second), **result.to_dict()}))
+        return
+    verdict = "same" if result.same else "different"
+    typer.echo(f"{verdict}: distance {result.distance:.4f} (threshold {result.threshold:.4f}), similarity {result.similarity:.4f}")
+
+
+def embed_command(
+    model: Path = typer.Argument(..., help="Model folder."),
+    images: Path = typer.Argument(..., help="Folder of images (searched recursively; label = folder)."),
+    out: Path = typer.Option(..., "--out", help="FILE.npy (with FILE.json listing paths and labels), or FILE.parquet if pyarrow is installed."),
+    backend: str = typer.Option("auto", help=BACKEND_HELP),
+) -> None:
+    """Embed every image under a folder into an (n, D) array."""
+    from siamkit.errors import SiamkitError
+    from siamkit.inference.gallery import gallery_images
+
+    suffix = out.suffix.lower()
+    if suffix not in (".npy", ".parquet"):
+        raise SiamkitError(f"--out {out}: give a .npy file (or .parquet, with pyarrow installed)")
+    if suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise SiamkitError(f"--out {out}: writing parquet needs pyarrow (pip install pyarrow); or use .npy") from None
+    found = gallery_images(images)
+    loaded = _load_model(model, backend)
+    embedded = loaded.embed_readable([path for path, _ in found], progress=_progress())
+    _warn_skipped(embedded.errors)
+    if not embedded.positions:
+        raise SiamkitError(f"{images}: none of the {len(found)} image(s) could be decoded")
+    rows = [found[position] for position in embedded.positions]
+    if suffix == ".parquet":
+        _write_parquet(out, embedded.embeddings, rows, loaded)
+        typer.echo(f"embedded {len(rows)} images -> {out}")
+    else:
+        listing = _write_npy(out, embedded.embeddings, rows, loaded)
+        typer.echo(f"embedded {len(rows)} images -> {out} (paths and labels: {listing})")
+
+
+def _warn_skipped(errors: dict) -> None:
+    if errors:
+        reasons = list(errors.values())
+        log.warning("skipped %d unreadable image(s): %s", len(reasons), "; ".join(reasons[:5]) + (" ..." if len(reasons) > 5 else ""))
+
+
+def _write_npy(out: Path, embeddings, rows, model) -> Path:
+    import numpy as np
+
+    from siamkit.io.atomic import atomic_path, write_text_atomic
+
+    listing = out.with_suffix(".json")
+    with atomic_path(out) as temporary, open(temporary, "wb") as handle:
+        np.save(handle, embeddings)
+    description = {
+        "embeddings": out.name,
+        "model_id": model.model_id,
+        "model_folder": str(Path(model.folder).resolve()),
+        "embedding_dim": int(embeddings.shape[1]),
+        "paths": [path for path, _ in rows],
+        "labels": [label for _, label in rows],
+    }
+    write_text_atomic(listing, json.dumps(description, indent=1))
+    return listing
+
+
+def _write_parquet(out: Path, embeddings, rows, model) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from siamkit.io.atomic import atomic_path
+
+    table = pa.table(
+        {
+            "path": [path for path, _ in rows],
+            "label": [label for _, label in rows],
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(embeddings.reshape(-1)), embeddings.shape[1]),
+        }
+    ).replace_schema_metadata({"siamkit.model_id": model.model_id})
+    with atomic_path(out) as temporary:
+        pq.write_table(table, temporary)
+
+
+def index_command(
+    model: Path = typer.Argument(..., help="Model folder."),
+    gallery: Path = typer.Argument(..., help="Folder of gallery images (label = the image's folder)."),
+    out: Path = typer.Option(..., "--out", help="Index file to write."),
+    kind: Optional[str] = typer.Option(None, help="exact (default) | hnsw | ivf."),
+    update: bool = typer.Option(False, "--update", help="If --out exists, embed only new or changed images."),
+    backend: str = typer.Option("auto", help=BACKEND_HELP),
+) -> None:
+    """Build (or with --update, refresh) a search index over a gallery folder."""
+    from siamkit.errors import SiamkitError
+    from siamkit.inference.gallery import gallery_images
+    from siamkit.models.model_folder import model_identity, read_model_config
+    from siamkit.search import INDEX_KINDS, GalleryIndex
+
+    if kind is not None and kind not in INDEX_KINDS:
+        raise SiamkitError(f"--kind {kind}: choose one of {', '.join(INDEX_KINDS)}")
+    if out.is_dir():
+        raise SiamkitError(f"--out {out}: is a folder; give an index file name")
+    gallery_images(gallery)  # an empty or missing gallery is reported before the model loads
+    existing = None
+    if update and out.exists():
+        existing = GalleryIndex.load(out)
+        read_model_config(model)  # a clear error for a folder that is not a model, before the id
+        existing.check_model(model_identity(model))  # before loading (and maybe exporting) the model
+    loaded = _load_model(model, backend)
+    index = loaded.index(gallery, kind=kind, existing=existing, progress=_progress())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    index.save(out)
+    _remember_model(out, loaded)
+    counts = index.update_counts
+    change = f"embedded {counts['embedded']}, removed {counts['removed']}, unchanged {counts['unchanged']}"
+    typer.echo(f"indexed {len(index)} images ({index.kind}; {change}) -> {out}")
+
+
+def _note_path(index_path: Path) -> Path:
+    return index_path.with_name(index_path.name + ".model.json")
+
+
+def _remember_model(index_path: Path, model) -> None:
+    from siamkit.io.atomic import write_text_atomic
+
+    note = {"model_folder": str(Path(model.folder).resolve()), "model_id": model.model_id}
+    try:
+        write_text_atomic(_note_path(index_path), json.dumps(note, indent=1))
+    except OSError as exc:  # the index itself is complete; searching just needs --model then
+        log.warning("could not note the model folder next to %s (%s); search with --model", index_path, exc)
+
+
+def _model_for(index_path: Path, model: Optional[Path]) -> Path:
+    from siamkit.errors import SiamkitError
+
+    if model is not None:
+        return model
+    note = _note_path(index_path)
+    try:
+        folder = Path(json.loads(note.read_text(encoding="utf-8"))["model_folder"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise SiamkitError(f"index {index_path}: no record of the model that built it ({note.name}); pass --model MODEL") from None
+    if not folder.is_dir():
+        raise SiamkitError(f"index {index_path} was built by {folder}, which no longer exists; pass --model MODEL")
+    return folder
+
+
+def search_command(
+    index: Path = typer.Argument(..., help="Index file written by siamkit index."),
+    queries: List[Path] = typer.Argument(..., help="Query image(s)."),
+    k: int = typer.Option(10, "-k", "--top", help="Hits per query."),
+    as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON."),
+    grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw queries and hits into this PNG."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model folder [default: the one that built the index]."),
+    backend: str = typer.Option("auto", help=BACKEND_HELP),
+) -> None:
+    """The gallery images most similar to each query image."""
+    from siamkit.errors import SiamkitError
+    from siamkit.models.model_folder import model_identity, read_model_config
+    from siamkit.search import GalleryIndex
+
+    if k < 1:
+        raise SiamkitError(f"-k {k}: must be at least 1")
+    gallery = GalleryIndex.load(index)
+    folder = _model_for(index, model)
+    read_model_config(folder)
+    gallery.check_model(model_identity(folder))
+    loaded = _load_model(folder, backend)
+    results = loaded.bind(gallery).search_images([str(query) for query in queries], k)
+    if grid is not None:
+        _draw_grid(grid, queries, results, loaded.threshold)
+    if as_json:
+        typer.echo(json.dumps([{"query": str(query), "hits": hits} for query, hits in zip(queries, results)], indent=1))
+        return
+    for query, hits in zip(queries, results):
+        typer.echo(f"{query}:")
+        for rank, hit in enumerate(hits, start=1):
+            label = f" [{hit['label']}]" if hit["label"] else ""
+            typer.echo(f"  {rank:>3}. distance {hit['distance']:.4f}  similarity {hit['similarity']:.4f}  {hit['path']}{label}")
+
+
+def _draw_grid(grid: Path, queries, results, threshold: float) -> None:
+    from siamkit.evaluation.plots import plot_retrieval_grid
+    from siamkit.io.atomic import atomic_path
+
+    with atomic_path(grid) as temporary:
+        plot_retrieval_grid(
+            temporary,
+            [str(query) for query in queries],
+            [[hit["path"] for hit in hits] for hits in results],
+            [[hit["distance"] <= threshold for hit in hits] for hits in results],
+            [[hit["distance"] for hit in hits] for hits in results],
+            title=f"Search hits (green: distance <= {threshold:.3f})",
+        )
+
+
+def export_command(
+    model: Path = typer.Argument(..., help="Model folder."),
+    onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write."),
+) -> None:
+    """Write the network as ONNX: images (N, 3, S, S) -> L2-normalised embeddings (N, D)."""
+    loaded = _load_model(model, "torch")
+    path = loaded.export_onnx(onnx)
+    size = loaded.config.preprocessing.image_size
+    typer.echo(f"exported {path} (input 'images' N x 3 x {size} x {size}, output 'embeddings' N x {loaded.embedding_dim})")

@@ -1,0 +1,140 @@
+"""``siamkit serve``: the similarity web service and its web page, under uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+log = logging.getLogger("siamkit")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
+
+
+def serve_command(
+    model: Path = typer.Argument(..., help="Model folder (config.json + model.safetensors)."),
+    index: Optional[Path] = typer.Option(None, "--index", help="Gallery index built with this model, for /v1/search and the gallery on the page."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on. The service has no authentication: keep it on localhost or behind a proxy."),
+    port: int = typer.Option(8000, help="Port to listen on (0: any free port, printed at start)."),
+    workers: int = typer.Option(1, help="Server processes, each with its own copy of the model."),
+    max_upload_mb: float = typer.Option(10.0, help="Largest image accepted, in MB per image; larger uploads get 413."),
+    cors_origin: Optional[List[str]] = typer.Option(None, "--cors-origin", help="Let web pages from this origin call the API (repeatable). Off by default."),
+    batch_wait_ms: float = typer.Option(5.0, help="How long the first waiting image may wait for others to share its batch."),
+    max_batch: int = typer.Option(32, help="Most images in one forward pass."),
+    batching: bool = typer.Option(True, "--batching/--no-batching", help="Share forward passes between concurrent requests."),
+    threads: int = typer.Option(1, help="CPU threads per forward pass; cores / threads passes run at once. 0: every core in each pass (may lower a lone request's latency; costs more CPU per request on a busy machine)."),
+    backend: str = typer.Option("auto", help="auto (onnxruntime on CPU when installed) | onnx | torch."),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log one line per request."),
+) -> None:
+    """Serve a model over HTTP: compare, embed and search images, with a web page at /."""
+    from siamkit.errors import SiamkitError
+    from siamkit.inference.siamese_model import SiameseModel
+    from siamkit.search import GalleryIndex
+    from siamkit.service.app import ServiceSettings
+
+    if workers < 1:
+        raise SiamkitError(f"--workers must be at least 1, got {workers}")
+    if not 0 <= port <= 65535:
+        raise SiamkitError(f"--port must be between 0 and 65535, got {port}")
+    if threads < 0:
+        raise SiamkitError(f"--threads must be 0 (all cores) or more, got {threads}")
+    origins = tuple(origin.strip() for value in cors_origin or [] for origin in value.split(",") if origin.strip())
+    settings = ServiceSettings(
+        max_upload_mb=max_upload_mb, cors_origins=origins, batching=batching, batch_wait_ms=batch_wait_ms, max_batch=max_batch
+    )
+    if threads and workers == 1:
+        import torch
+
+        torch.set_num_threads(threads)  # before loading: onnxruntime sizes its pool from it
+    # Everything that can be wrong with the inputs fails here, before a port is opened.
+    loaded = SiameseModel.load(model, backend=backend)
+    gallery = GalleryIndex.load(index) if index is not None else None
+    if gallery is not None:
+        gallery.check_model(loaded.model_id)
+    listener = open_listener(host, port)
+    url = f"http://{_url_host(host)}:{listener.getsockname()[1]}"
+    if not _is_loopback(host):
+        log.warning("listening on %s: anyone who can reach this port can use the service (it has no authentication)", host)
+    gallery_note = f", gallery of {len(gallery)} images" if gallery is not None else ", no gallery"
+    log.info("serving %s (%s)%s at %s (web page %s/, API docs %s/docs)", model, loaded.backend, gallery_note, url, url, url)
+
+    if workers == 1:
+        _serve_in_process(loaded, gallery, settings, listener, access_log)
+    else:
+        del loaded, gallery
+        _serve_with_workers(model, index, backend, threads, settings, listener, workers, access_log)
+
+
+def open_listener(host: str, port: int) -> socket.socket:
+    """Bind the listening socket now, so a busy port is a one-line error, not a log traceback."""
+    from siamkit.errors import SiamkitError
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except socket.gaierror as exc:
+        raise SiamkitError(f"--host {host}: not an address of this machine ({exc.strerror})") from None
+    except OSError as exc:
+        raise SiamkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    listener.set_inheritable(True)
+    return listener
+
+
+def _serve_in_process(model, index, settings, listener: socket.socket, access_log: bool) -> None:
+    import uvicorn
+
+    from siamkit.service.app import create_app
+
+    app = create_app(model, index, settings)
+    config = uvicorn.Config(app, log_level="info", access_log=access_log, lifespan="on", timeout_graceful_shutdown=10)
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _serve_with_workers(model: Path, index: Optional[Path], backend: str, threads: int, settings, listener: socket.socket, workers: int, access_log: bool) -> None:
+    import uvicorn
+
+    from siamkit.service.app import ENVIRONMENT_VARIABLE
+
+    os.environ[ENVIRONMENT_VARIABLE] = json.dumps(
+        {
+            "model": str(model.resolve()),
+            "index": str(index.resolve()) if index is not None else None,
+            "backend": backend,
+            "settings": settings.to_dict(),
+            # Each worker's PyTorch gets its share of the cores instead of all of them.
+            "torch_threads": threads or max(1, (os.cpu_count() or 1) // workers),
+        }
+    )
+    uvicorn.run(
+        "siamkit.service.app:create_app_from_environment",
+        factory=True,
+        fd=listener.fileno(),
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,10 @@
+"""The similarity web service (``siamkit serve``): JSON endpoints and a web page over one model.
+
+``create_app(model, index, settings)`` returns the FastAPI app; ``app`` holds the endpoints,
+``batching`` the micro-batcher that shares forward passes between concurrent requests,
+``uploads`` the size limits and image decoding, ``static/`` the page.
+"""
+
+from siamkit.service.app import ServiceSettings, create_app
+
+__all__ = ["ServiceSettings", "create_app"]

@@ -1,0 +1,119 @@
+"""Uploaded images: bounded reading, then decoding into model input, or a clear HTTP error.
+
+A web service must not buffer whatever a client sends. :class:`RequestSizeLimit` refuses a
+request whose declared Content-Length is too large before reading any of it, and counts the
+bytes of bodies that declare no length (chunked uploads) as they arrive, stopping at the
+limit. Only then does the multipart parser see the body. Each image must then decode through
+:func:`siamkit.data.images.load_image`, which also refuses decompression bombs (a small file
+that expands into billions of pixels) before allocating them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+from fastapi import HTTPException, UploadFile
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from siamkit.data.images import ImageDecodeError, load_image
+
+# Room for multipart boundaries, part headers and small form fields (k) next to the images.
+FORM_OVERHEAD_BYTES = 64 * 1024
+# Requests to any other path (GET /, /v1/model, ...) need no body at all.
+DEFAULT_BODY_LIMIT = FORM_OVERHEAD_BYTES
+
+
+def describe_bytes(size: float) -> str:
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 1024:.0f} KB"
+
+
+class UploadTooLarge(HTTPException):
+    """413. An HTTPException, so it passes through FastAPI's form parsing unchanged."""
+
+    def __init__(self, detail: str):
+        super().__init__(status_code=413, detail=detail)
+
+
+class UnsupportedImage(HTTPException):
+    """415: the upload is not an image siamkit can decode (or is a decompression bomb)."""
+
+    def __init__(self, detail: str):
+        super().__init__(status_code=415, detail=detail)
+
+
+class RequestSizeLimit:
+    """ASGI middleware: cap each request body, per path, while it is being received."""
+
+    def __init__(self, app: ASGIApp, limits: Mapping[str, int], default: int = DEFAULT_BODY_LIMIT):
+        self.app = app
+        self.limits = dict(limits)
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, f"request body of {describe_bytes(int(declared))} is over this endpoint's {describe_bytes(limit)} limit")
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise UploadTooLarge(f"request body is over this endpoint's {describe_bytes(limit)} limit")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def limit_for(self, path: str) -> int:
+        # endswith: behind a proxy the path may carry a prefix (root_path).
+        for endpoint, limit in self.limits.items():
+            if path.endswith(endpoint):
+                return limit
+        return self.default
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
+        # No "Connection: close": uvicorn reads and discards the unread body after the response,
+        # so a client that sends its whole body before reading still gets the 413, not a reset.
+        response = JSONResponse({"detail": detail}, status_code=413)
+        await response(scope, receive, send)
+
+
+async def read_upload(upload: UploadFile, field: str, max_bytes: int) -> bytes:
+    """The bytes of one uploaded file, refusing files over ``max_bytes``."""
+    size = upload.size
+    if size is not None and size > max_bytes:
+        raise UploadTooLarge(f"{field} ({upload_name(upload)}): {describe_bytes(size)} is over the {describe_bytes(max_bytes)} limit per image")
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UploadTooLarge(f"{field} ({upload_name(upload)}): file is over the {describe_bytes(max_bytes)} limit per image")
+    return data
+
+
+def decode_upload(data: bytes, field: str, filename: str, transform: Callable) -> torch.Tensor:
+    """Decode and preprocess one image (runs in a worker thread); 415 with the reason if not."""
+    try:
+        image = load_image(data)
+    except ImageDecodeError as exc:
+        # load_image names byte input "<N bytes>"; the client knows its file by field and name.
+        reason = str(exc)
+        if reason.startswith("<"):
+            reason = reason.split(": ", 1)[-1]
+        raise UnsupportedImage(f"{field} ({filename}): {reason}") from None
+    return transform(image)
+
+
+def upload_name(upload: UploadFile) -> str:
+    """The client's file name, made safe to echo in a one-line message."""
+    name = (upload.filename or "upload").replace("\n", " ").replace("\r", " ")
+    return name if len(name) <= 80 else name[:77] + "..."

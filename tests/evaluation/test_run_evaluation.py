@@ -1,0 +1,188 @@
+"""End to end: a tiny trained model folder -> ``siamkit evaluate`` -> metrics.json and report.html.
+
+One model is trained per module (a few seconds on a CPU) and shared by every test here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from siamkit.evaluation.run_evaluation import evaluate_model_folder
+from siamkit.training.config import load_config
+from siamkit.training.pipeline import train_and_evaluate
+from tests.conftest import make_identity_images, tiny_train_settings
+
+VERIFICATION_KEYS = {
+    "roc_auc", "eer", "tpr_at_fpr", "threshold", "threshold_rule", "accuracy", "precision", "recall", "f1",
+    "confusion_matrix", "pairs",
+}
+
+
+class KnownBug(AssertionError):
+    """Raised by checks of behaviour that is wrong today outside these tests' files; the tests
+    that raise it are strict xfails, so they start failing (remove the mark) once it is fixed."""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    """12 identities x 4 images; split 6 / 3 / 3 identities, so 2- and 3-way one-shot both fit."""
+    root = tmp_path_factory.mktemp("evaluation")
+    data = make_identity_images(root / "data", identities=12, per_identity=4)
+    settings = tiny_train_settings(evaluate=True, ways="2,3", episodes=20)
+    result = train_and_evaluate(data, root / "run", load_config(None, settings))
+    return {"root": root, "data": data, "run": result.run_folder, "model": result.model_folder}
+
+
+def _check_section(section: dict, name: str) -> None:
+    assert VERIFICATION_KEYS <= set(section["verification"]), name
+    assert set(section["verification"]["tpr_at_fpr"]) == {"0.01", "0.001"}, name
+    retrieval = section["retrieval"]
+    assert set(retrieval["recall_at_k"]) == {"1", "5", "10"} and {"precision_at_1", "map_at_r"} <= set(retrieval), name
+    assert set(section["one_shot"]) == {"2", "3"}, name
+    for ways, result in section["one_shot"].items():
+        assert {"accuracy", "ci95", "episodes"} <= set(result), f"{name} one_shot {ways}"
+        assert 0 <= result["accuracy"] <= 1 and result["episodes"] == 20
+    assert 0 <= section["triplet_accuracy"] <= 1, name
+
+
+def test_metrics_json_has_every_section_and_the_report_is_self_contained(trained):
+    metrics = json.loads((trained["run"] / "metrics.json").read_text())
+    assert {"protocol", "verification", "retrieval", "one_shot", "triplet_accuracy", "baseline", "model", "timing"} <= set(metrics)
+    assert metrics["protocol"]["setting"] == "open-set" and metrics["protocol"]["test_identities"] == 3
+    _check_section(metrics, "trained")
+    _check_section(metrics["baseline"], "baseline")
+    assert metrics["model"]["backbone"] == "resnet10t" and metrics["model"]["embedding_size"] == 16
+    assert "loss" in metrics["model"]
+    assert metrics["timing"]["seconds"] > 0 and metrics["timing"]["images_per_second"] > 0
+
+    text = (trained["run"] / "report.html").read_text(encoding="utf-8")
+    assert text.count("data:image/png;base64,") >= 5  # curves, ROC, histograms, confusion, retrieval, ...
+    assert "http://" not in text and "https://" not in text
+    for reference in re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", text):
+        assert reference.startswith("data:"), reference
+
+
+def _shuffled_copy(data: Path, out: Path, seed: int = 1) -> Path:
+    """The same images with identity labels shuffled among them (each identity keeps 4 images)."""
+    images = sorted(data.rglob("*.png"))
+    folders = sorted({image.parent.name for image in images})
+    order = np.random.default_rng(seed).permutation(len(images))
+    for slot, index in enumerate(order):
+        target = out / folders[slot % len(folders)] / f"img_{slot}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(images[index], target)
+    return out
+
+
+def test_the_threshold_is_the_model_folders_even_when_test_labels_change(trained, tmp_path, monkeypatch):
+    stored = json.loads((trained["model"] / "config.json").read_text())["threshold"]
+    assert json.loads((trained["run"] / "metrics.json").read_text())["verification"]["threshold"] == stored
+
+    # No threshold may be chosen during evaluation at all (the baseline, which picks its own on
+    # validation identities, is left out here).
+    def refuse(*args, **kwargs):
+        raise AssertionError("evaluation chose a threshold instead of using the model folder's")
+
+    monkeypatch.setattr("siamkit.evaluation.summary.choose_threshold", refuse)
+    shuffled = _shuffled_copy(trained["data"], tmp_path / "shuffled")
+    result = evaluate_model_folder(trained["model"], shuffled, tmp_path / "eval", split="all", ways="2", episodes=20, baseline=False)
+    assert result.metrics["verification"]["threshold"] == stored
+    assert result.metrics["verification"]["threshold_rule"] == "max_accuracy"
+
+
+def _not_a_model(trained, folder: Path) -> list:
+    (folder / "notes.txt").parent.mkdir(parents=True)
+    (folder / "notes.txt").write_text("not a model")
+    return [folder, trained["data"]]
+
+
+def _other_format_version(trained, folder: Path) -> list:
+    shutil.copytree(trained["model"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["format_version"] = config["format_version"] + 1
+    (folder / "config.json").write_text(json.dumps(config))
+    return [folder, trained["data"]]
+
+
+def _fewer_identities_than_ways(trained, folder: Path) -> list:
+    return [trained["model"], make_identity_images(folder, identities=3, per_identity=3, seed=5), "--ways", "5"]
+
+
+def _no_positive_pairs(trained, folder: Path) -> list:
+    return [trained["model"], make_identity_images(folder, identities=4, per_identity=1, seed=6)]
+
+
+BAD_INPUTS = {
+    "not-a-model": _not_a_model,
+    "other-format-version": _other_format_version,
+    "fewer-identities-than-ways": _fewer_identities_than_ways,
+    "no-positive-pairs": _no_positive_pairs,
+}
+
+
+@pytest.fixture(scope="module")
+def cli_runs(trained) -> dict[str, subprocess.CompletedProcess]:
+    """Every ``siamkit evaluate`` command of this module, run side by side (each is a fresh Python
+    that imports torch; one after another they would dominate the module's time)."""
+    root = trained["root"] / "cli"
+    commands = {name: [*make(trained, root / name), "--out", root / name / "out"] for name, make in BAD_INPUTS.items()}
+    for number in (1, 2):  # the same command twice
+        commands[f"good-{number}"] = [trained["model"], trained["data"], "--ways", "2,3", "--episodes", "30",
+                                      "--out", root / f"good-{number}"]
+    started = {
+        name: (arguments, subprocess.Popen([sys.executable, "-m", "siamkit.cli.main", "evaluate", *map(str, arguments)],
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        for name, arguments in commands.items()
+    }
+    finished = {}
+    for name, (arguments, process) in started.items():
+        stdout, stderr = process.communicate(timeout=600)
+        finished[name] = subprocess.CompletedProcess(arguments, process.returncode, stdout, stderr)
+    return finished
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "not-a-model",
+        "other-format-version",
+        # The check comes after the embedding, so an INFO line and a progress bar come first.
+        pytest.param("fewer-identities-than-ways", marks=pytest.mark.xfail(
+            raises=KnownBug, strict=True, reason="run_evaluation checks --ways only after embedding the test images")),
+        "no-positive-pairs",
+    ],
+)
+def test_evaluate_rejects_bad_input_with_one_line(cli_runs, case):
+    completed = cli_runs[case]
+    lines = [line for line in completed.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("siamkit: error:")]
+    assert completed.returncode == 2, completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert len(errors) == 1 and lines[-1] == errors[0], completed.stderr
+    if lines != errors:
+        raise KnownBug(f"stderr holds more than the error line: {lines}")
+
+
+@pytest.mark.xfail(raises=KnownBug, strict=True,
+                   reason="the baseline of a 'pretrained: none' model is a randomly initialised backbone, not seeded")
+def test_the_same_command_twice_gives_the_same_metrics(cli_runs):
+    outputs = []
+    for name in ("good-1", "good-2"):
+        completed = cli_runs[name]
+        assert completed.returncode == 0, completed.stderr
+        metrics = json.loads((Path(completed.args[-1]) / "metrics.json").read_text())
+        metrics.pop("timing")
+        outputs.append(metrics)
+    first, second = outputs
+    assert first["protocol"]["evaluated"] == "test split"
+    assert {k: v for k, v in first.items() if k != "baseline"} == {k: v for k, v in second.items() if k != "baseline"}
+    if first["baseline"] != second["baseline"]:
+        raise KnownBug("the untrained-backbone baseline differs between two identical evaluations")
