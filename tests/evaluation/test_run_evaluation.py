@@ -26,11 +26,6 @@ VERIFICATION_KEYS = {
 }
 
 
-class KnownBug(AssertionError):
-    """Raised by checks of behaviour that is wrong today outside these tests' files; the tests
-    that raise it are strict xfails, so they start failing (remove the mark) once it is fixed."""
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict[str, Path]:
     """12 identities x 4 images; split 6 / 3 / 3 identities, so 2- and 3-way one-shot both fit."""
@@ -154,9 +149,7 @@ def cli_runs(trained) -> dict[str, subprocess.CompletedProcess]:
     [
         "not-a-model",
         "other-format-version",
-        # The check comes after the embedding, so an INFO line and a progress bar come first.
-        pytest.param("fewer-identities-than-ways", marks=pytest.mark.xfail(
-            raises=KnownBug, strict=True, reason="run_evaluation checks --ways only after embedding the test images")),
+        "fewer-identities-than-ways",
         "no-positive-pairs",
     ],
 )
@@ -166,13 +159,9 @@ def test_evaluate_rejects_bad_input_with_one_line(cli_runs, case):
     errors = [line for line in lines if line.startswith("siamkit: error:")]
     assert completed.returncode == 2, completed.stderr
     assert "Traceback" not in completed.stderr
-    assert len(errors) == 1 and lines[-1] == errors[0], completed.stderr
-    if lines != errors:
-        raise KnownBug(f"stderr holds more than the error line: {lines}")
+    assert len(errors) == 1 and lines == errors, completed.stderr
 
 
-@pytest.mark.xfail(raises=KnownBug, strict=True,
-                   reason="the baseline of a 'pretrained: none' model is a randomly initialised backbone, not seeded")
 def test_the_same_command_twice_gives_the_same_metrics(cli_runs):
     outputs = []
     for name in ("good-1", "good-2"):
@@ -183,6 +172,4 @@ def test_the_same_command_twice_gives_the_same_metrics(cli_runs):
         outputs.append(metrics)
     first, second = outputs
     assert first["protocol"]["evaluated"] == "test split"
-    assert {k: v for k, v in first.items() if k != "baseline"} == {k: v for k, v in second.items() if k != "baseline"}
-    if first["baseline"] != second["baseline"]:
-        raise KnownBug("the untrained-backbone baseline differs between two identical evaluations")
+    assert first == second

@@ -7,8 +7,8 @@ from siamkit.models.network import SiameseNetwork
 
 
 def test_unknown_backbone_suggests_names():
-    with pytest.raises(SiamkitError, match="did you mean .*efficientnet_b0"):
-        check_backbone_name("efficientnet_bo")
+    with pytest.raises(SiamkitError, match="did you mean .*mobilenetv2_100"):
+        check_backbone_name("mobilenet_v2_100")
 
 
 def test_weights_file_round_trip_and_mismatch(tmp_path):

@@ -14,9 +14,9 @@ def recall_at_10(approximate: GalleryIndex, exact: GalleryIndex, queries: np.nda
 
 @pytest.fixture
 def clustered(make_embeddings, make_columns, model_id):
-    drawn, drawn_labels = make_embeddings(3200, dim=32, clusters=30, seed=1)
-    embeddings, labels, queries = drawn[:3000], drawn_labels[:3000], drawn[3000:]  # queries: new points
-    paths, hashes = make_columns(3000)
+    drawn, drawn_labels = make_embeddings(2200, dim=32, clusters=30, seed=1)
+    embeddings, labels, queries = drawn[:2000], drawn_labels[:2000], drawn[2000:]  # queries: new points
+    paths, hashes = make_columns(2000)
 
     def build(kind, **params):
         return GalleryIndex.build(embeddings, paths, labels, hashes, model_id, kind=kind, **params)
@@ -36,17 +36,17 @@ def test_hnsw_removal_filters_tombstones_and_compacts(clustered):
     build, _, embeddings = clustered
     index = build("hnsw")
     exact = build("exact")
-    gone = index.paths[:500]
+    gone = index.paths[:300]
     index.remove(gone)
     exact.remove(gone)
-    assert len(index._backend.tombstones) == 500 and index._backend.ntotal == 3000
-    hits = index.search(embeddings[:500], k=10)
+    assert len(index._backend.tombstones) == 300 and index._backend.ntotal == 2000
+    hits = index.search(embeddings[:300], k=10)
     assert all(hit["path"] not in set(gone) for row in hits for hit in row)
-    assert recall_at_10(index, exact, embeddings[:500]) > 0.9
+    assert recall_at_10(index, exact, embeddings[:300]) > 0.9
 
-    index.remove(index.paths[:400])  # 900 of 3000 removed: past a quarter, so the graph is rebuilt
-    assert index._backend.tombstones == set() and index._backend.ntotal == len(index) == 2100
-    assert index.search(embeddings[2999], k=1)[0][0]["id"] == 2999
+    index.remove(index.paths[:250])  # 550 of 2000 removed: past a quarter, so the graph is rebuilt
+    assert index._backend.tombstones == set() and index._backend.ntotal == len(index) == 1450
+    assert index.search(embeddings[1999], k=1)[0][0]["id"] == 1999
 
 
 def test_ivf_falls_back_to_exact_on_tiny_galleries(make_embeddings, make_columns, model_id):

@@ -92,7 +92,17 @@ def _usable(dataset: ImageDataset, name: str) -> None:
         )
 
 
-def _baseline_embedder(model: SiameseModel):
+def _check_ways(test: ImageDataset, ways: tuple[int, ...]) -> None:
+    """Refuse an N-way setting the data cannot support before spending time on embeddings."""
+    usable = sum(1 for indices in test.identities().values() if len(indices) >= 2)
+    too_many = [n for n in ways if n > usable]
+    if too_many:
+        raise SiamkitError(
+            f"--ways {too_many[0]}: the evaluated images have only {usable} identities with 2+ images"
+        )
+
+
+def _baseline_embedder(model: SiameseModel, seed: int = 0):
     """ImageNet features of the untrained backbone, no head: what training has to beat."""
     import torch
 
@@ -100,6 +110,7 @@ def _baseline_embedder(model: SiameseModel):
     from siamkit.models.backbone import create_backbone
 
     pretrained = model.config.training.get("pretrained", "auto")
+    torch.manual_seed(seed)  # with pretrained "none" the baseline is a seeded random backbone
     backbone = create_backbone(model.config.backbone, pretrained)
 
     class Normalised(torch.nn.Module):
@@ -179,6 +190,8 @@ def evaluate_model_folder(
     run_split = find_split(data, model_folder)
     test, val, protocol = _select(dataset, run_split, split)
     _usable(test, f"{data} ({protocol['evaluated']})")
+    if strict_ways:
+        _check_ways(test, ways)
     labels = _identity_labels(test)
     groups = np.asarray([record.group for record in test.records])
     paths = [record.path for record in test.records]
@@ -189,8 +202,6 @@ def evaluate_model_folder(
     embed_seconds = time.perf_counter() - started
     common = dict(test_groups=groups, ways=ways, episodes=episodes, within_group=within_group, max_pairs=max_pairs, seed=seed)
     metrics = evaluate_embeddings(embeddings, labels, model.threshold, model.config.threshold_rule, **common)
-    if strict_ways and metrics.get("skipped"):
-        raise SiamkitError(f"--ways: {metrics['skipped'][0]['reason']}")
     metrics["protocol"] = protocol
     metrics["model"] = {
         "folder": str(model_folder),
@@ -226,7 +237,7 @@ def evaluate_model_folder(
 
 def _baseline_metrics(model: SiameseModel, embeddings_of: list[str], labels: np.ndarray, val: ImageDataset | None, common: dict) -> dict:
     try:
-        embedder = _baseline_embedder(model)
+        embedder = _baseline_embedder(model, common["seed"])
     except SiamkitError as exc:
         log.warning("baseline left out: %s", exc)
         return {"skipped": str(exc)}

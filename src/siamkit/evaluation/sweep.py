@@ -163,15 +163,12 @@ def _finished(run: Path, config: TrainConfig, split_path: Path | None) -> bool:
 
 
 def _train_and_evaluate(data, run: Path, config: TrainConfig, split) -> None:
-    """``training.pipeline.train_and_evaluate`` with the sweep's shared split handed to ``train``."""
-    from siamkit.evaluation.run_evaluation import evaluate_model_folder
-    from siamkit.training.run import train
+    """Every sweep run is evaluated on the shared test identities, whatever ``evaluate`` says."""
+    import dataclasses
 
-    result = train(data, run, config, split=split)
-    evaluate_model_folder(
-        result.model_folder, data, run, split="test", ways=config.ways, episodes=config.episodes,
-        within_group=config.within_group, seed=config.seed, history=run / "history.csv", strict_ways=False,
-    )
+    from siamkit.training.pipeline import train_and_evaluate
+
+    train_and_evaluate(data, run, dataclasses.replace(config, evaluate=True), split=split)
 
 
 def _run_row(key: str, value, run: Path, out: Path) -> dict:

@@ -108,6 +108,11 @@ def _coerce(key: str, value, annotation):
         return None
     if base is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if base is float and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-3 (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
     if base is str and isinstance(value, (int, float)) and key == "pretrained":
         return str(value)
     if base is str and key in ("split", "ways") and isinstance(value, (list, tuple)):

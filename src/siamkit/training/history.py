@@ -27,9 +27,14 @@ class HistoryWriter(L.Callback):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.rows: list[dict] = []
+        self._epoch_lr = None
         if self.path.is_file():
             with open(self.path, newline="") as handle:
                 self.rows = list(csv.DictReader(handle))
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # The scheduler steps before epoch end hooks run: record the rate this epoch trained with.
+        self._epoch_lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         # Runs after the epoch's validation, so this epoch's validation numbers are in place.
@@ -37,7 +42,7 @@ class HistoryWriter(L.Callback):
             return
         metrics = trainer.callback_metrics
         epoch = trainer.current_epoch + 1
-        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
+        lr = self._epoch_lr
         row = {
             "epoch": str(epoch),
             "train_loss": _number(getattr(module, "epoch_train_loss", None)),
