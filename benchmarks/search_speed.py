@@ -10,9 +10,14 @@ The gallery is synthetic but clustered the way real embeddings are: a mixture of
 Gaussian blobs, each varying along its own ``--intrinsic-dim`` directions (plus a little
 isotropic noise), normalised to unit length. Pure isotropic noise in 128-d would make every
 neighbour nearly equidistant, which no approximate index can rank and no image model produces.
-Queries are fresh draws from the same mixture, not gallery items.
+Queries are fresh draws from the same mixture, not gallery items. Each query is timed alone
+(as a search service sees them) through ``GalleryIndex.search``, result dicts included; numpy
+brute force and the exact index are timed on the first ``--slow-queries`` only, since each of
+their queries scans the whole gallery. "vs numpy" = numpy's mean ms / the index's mean ms.
 
-Run from the repository root (about 9 minutes at the default size on 2 cores):
+Run from the repository root. The default size needs about 8 minutes on 2 idle cores (the
+``cpu s`` column lets you check: wall time is about CPU time / threads when nothing else runs);
+on a shared machine it takes as much longer as the load average says.
 
     PYTHONPATH=src python benchmarks/search_speed.py            # 1,000,000 x 128-d
     PYTHONPATH=src python benchmarks/search_speed.py --n 50000  # a quick look
@@ -127,8 +132,9 @@ def run(args: argparse.Namespace) -> None:
         values = [int(v) for v in sweep.split(",")] if sweep else [default // 2, default, default * 2, default * 4]
         for value in values:
             index.set_search_params(**{knob: value})
-            shape = (f"M={index.search_params['m']}" if kind == "hnsw" else f"nlist={index.search_params['nlist']}")
-            marker = " *" if value == default else ""
+            used = index.search_params
+            shape = f"M={used['m']} efC={used['ef_construction']}" if kind == "hnsw" else f"nlist={used['nlist']}"
+            marker = " *" if value == default and not params else ""
             report(f"{kind} {shape} {knob}={value}{marker}", build_s, size, gallery_search(index), args.queries)
         if kind == "ivf" and index.kind == "ivf":
             trained_ivf = index

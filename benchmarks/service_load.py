@@ -4,7 +4,10 @@ Starts ``siamkit serve`` in a subprocess on 127.0.0.1 (once with micro-batching,
 then runs ``--clients`` concurrent asyncio httpx clients for ``--seconds`` against
 ``/v1/compare`` and ``/v1/search``, and prints requests/s, p50/p99 latency, errors and the
 batch sizes the server formed. Each client sends its next request as soon as the last one is
-answered (a closed loop), so requests/s is the throughput at that concurrency.
+answered (a closed loop), so requests/s is the throughput at that concurrency, and by Little's
+law the mean latency is clients / (requests/s): 16 clients at 50 req/s wait 320 ms on average.
+``--rate R`` instead starts R requests a second on a fixed schedule (an open loop), which
+measures the latency at a given load.
 
 Without ``--model`` it builds a model folder first: tf_efficientnet_lite0 with the offline
 ImageNet weights, 160 px, 128-d embedding head (untrained head: the speed is the same as a
@@ -45,7 +48,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--index", type=Path, help="gallery index built with --model (default: build one)")
     parser.add_argument("--workdir", type=Path, help="where to build the model and gallery (default: a temporary folder)")
     parser.add_argument("--gallery", type=int, default=200, help="generated gallery images when building")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (with --rate: most requests in flight)")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="open loop: start this many requests per second whatever the answers (0: closed loop)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per mode and endpoint")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds of load before each measurement")
     parser.add_argument("--modes", default="batching,no-batching", help="comma-separated: batching, no-batching")
@@ -180,7 +185,7 @@ class Server:
 # ----------------------------------------------------------------------------- load
 
 
-async def load(url: str, endpoint: str, clients: int, seconds: float, images: list[bytes], k: int, seed: int) -> dict:
+async def load(url: str, endpoint: str, clients: int, seconds: float, images: list[bytes], k: int, seed: int, rate: float = 0.0) -> dict:
     import httpx
 
     latencies: list[float] = []
@@ -188,26 +193,44 @@ async def load(url: str, endpoint: str, clients: int, seconds: float, images: li
     stop_at = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async def one_client(client: httpx.AsyncClient, number: int) -> None:
+    async def one_request(client: httpx.AsyncClient, rng: random.Random) -> None:
+        if endpoint == "compare":
+            first, second = rng.sample(range(len(images)), 2)
+            request = {"files": {"image_a": ("a.jpg", images[first], "image/jpeg"), "image_b": ("b.jpg", images[second], "image/jpeg")}}
+        else:
+            request = {"files": {"image": ("q.jpg", images[rng.randrange(len(images))], "image/jpeg")}, "data": {"k": str(k)}}
+        started = time.perf_counter()
+        try:
+            response = await client.post(f"/v1/{endpoint}", **request)
+            if response.status_code != 200:
+                errors.append(f"{response.status_code} {response.text[:100]}")
+        except httpx.HTTPError as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+        latencies.append(time.perf_counter() - started)
+
+    async def closed_loop_client(client: httpx.AsyncClient, number: int) -> None:
         rng = random.Random(seed * 1000 + number)
         while time.perf_counter() < stop_at:
-            if endpoint == "compare":
-                first, second = rng.sample(range(len(images)), 2)
-                request = {"files": {"image_a": ("a.jpg", images[first], "image/jpeg"), "image_b": ("b.jpg", images[second], "image/jpeg")}}
-            else:
-                request = {"files": {"image": ("q.jpg", images[rng.randrange(len(images))], "image/jpeg")}, "data": {"k": str(k)}}
-            started = time.perf_counter()
-            try:
-                response = await client.post(f"/v1/{endpoint}", **request)
-                if response.status_code != 200:
-                    errors.append(f"{response.status_code} {response.text[:100]}")
-            except httpx.HTTPError as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-            latencies.append(time.perf_counter() - started)
+            await one_request(client, rng)
+
+    async def open_loop(client: httpx.AsyncClient) -> None:
+        rng = random.Random(seed)
+        in_flight: set[asyncio.Task] = set()
+        due = time.perf_counter()
+        while due < stop_at:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            task = asyncio.ensure_future(one_request(client, rng))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+            due += 1.0 / rate
+        await asyncio.gather(*in_flight)
 
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        await asyncio.gather(*(one_client(client, number) for number in range(clients)))
+        if rate > 0:
+            await open_loop(client)
+        else:
+            await asyncio.gather(*(closed_loop_client(client, number) for number in range(clients)))
     elapsed = time.perf_counter() - started
     array = np.asarray(latencies) * 1000 if latencies else np.zeros(1)
     return {
@@ -247,7 +270,8 @@ def main() -> None:
     mean_kb = sum(map(len, images)) / len(images) / 1024
     print(f"server: --backend {args.backend} --threads {args.threads} --max-batch {args.max_batch} "
           f"--batch-wait-ms {args.batch_wait_ms:g}", flush=True)
-    print(f"requests: {args.request_size}x{args.request_size} JPEG (mean {mean_kb:.1f} KB); {args.clients} clients; "
+    how = f"open loop at {args.rate:g} req/s, at most {args.clients} in flight" if args.rate > 0 else f"{args.clients} clients, closed loop"
+    print(f"requests: {args.request_size}x{args.request_size} JPEG (mean {mean_kb:.1f} KB); {how}; "
           f"{args.seconds:g} s measured after {args.warmup:g} s warm-up; {os.cpu_count()} CPUs visible", flush=True)
 
     rows = []
@@ -259,10 +283,10 @@ def main() -> None:
             info = batch_stats(server.url)
             for endpoint in args.endpoints.split(","):
                 if args.warmup > 0:
-                    asyncio.run(load(server.url, endpoint, args.clients, args.warmup, images, args.k, args.seed))
+                    asyncio.run(load(server.url, endpoint, args.clients, args.warmup, images, args.k, args.seed, args.rate))
                 before = batch_stats(server.url)["batching"]
                 cpu_before, client_before = server.cpu_seconds(), time.process_time()
-                result = asyncio.run(load(server.url, endpoint, args.clients, args.seconds, images, args.k, args.seed))
+                result = asyncio.run(load(server.url, endpoint, args.clients, args.seconds, images, args.k, args.seed, args.rate))
                 result["server_cpu_ms"] = 1000 * (server.cpu_seconds() - cpu_before) / max(1, result["requests"])
                 result["client_cpu_ms"] = 1000 * (time.process_time() - client_before) / max(1, result["requests"])
                 result["load"] = os.getloadavg()[0]

@@ -67,7 +67,9 @@ def test_search_params_can_be_tuned(clustered):
         index.set_search_params(nprobe=10_000)
     hnsw = build("hnsw", m=8, ef_search=16)
     hnsw.set_search_params(ef_search=128)
-    assert hnsw.search_params == {"m": 8, "ef_construction": 40, "ef_search": 128}
+    assert hnsw.search_params == {"m": 8, "ef_construction": 80, "ef_search": 128}
+    with pytest.warns(UserWarning, match="below 2 \\* m"):
+        build("hnsw", m=16, ef_construction=20)
 
 
 def test_unknown_kind_and_option_are_refused(clustered):

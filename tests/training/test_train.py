@@ -78,3 +78,33 @@ def test_model_folder_round_trip_gives_the_same_embeddings(tiny_dataset, tmp_pat
     result = model.compare(images[0], images[1])
     assert result.same == (result.distance <= model.threshold)
     assert model.compare(images[1], images[0]).distance == pytest.approx(result.distance, abs=1e-6)
+
+
+def test_backbone_batchnorm_statistics_stay_frozen_inside_lightning(tiny_dataset, tmp_path, monkeypatch):
+    """Lightning resets module modes after validation without calling ``train()``; the frozen
+    BatchNorm layers must still be in eval mode at every training step, and their running
+    statistics must not move."""
+    import torch
+
+    from siamkit.training import module as training_module
+
+    seen = []
+    original = training_module.SiameseModule.training_step
+
+    def recording_step(self, batch, batch_index):
+        norms = [m for m in self.network.backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        seen.append(sum(m.training for m in norms))
+        if not hasattr(self, "_start_stats"):
+            self._start_stats = [m.running_mean.clone() for m in norms]
+        return original(self, batch, batch_index)
+
+    monkeypatch.setattr(training_module.SiameseModule, "training_step", recording_step)
+    result = train(tiny_dataset, tmp_path / "run", load_config(None, tiny_train_settings(max_epochs=2)))
+    assert seen and all(count == 0 for count in seen)
+    model = SiameseModel.load(result.model_folder)
+    from siamkit.models.backbone import create_backbone
+
+    fresh = create_backbone("resnet10t", "none").state_dict()
+    trained = model.network.backbone.state_dict()
+    # running statistics are never updated: still the initial zeros/ones
+    assert all(torch.equal(trained[k], fresh[k]) for k in trained if k.endswith(("running_mean", "running_var")))

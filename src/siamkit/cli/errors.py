@@ -22,7 +22,10 @@ def configure_logging(verbose: bool = False) -> None:
         handler.setFormatter(_Formatter())
         handler._siamkit = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    import os
+
+    secondary = int(os.environ.get("RANK", "0") or 0) > 0  # other torchrun processes: warnings only
+    logger.setLevel(logging.WARNING if secondary else logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
     # Third-party chatter that says nothing actionable to a siamkit user.
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):

@@ -57,6 +57,8 @@ def train_command(
     }
     settings = load_config(config, overrides)
     result = train_and_evaluate(data, out, settings, resume=resume)
+    if not result.primary:
+        return
     typer.echo(f"model folder: {result.model_folder}")
     if result.report_path:
         typer.echo(f"report: {result.report_path}")

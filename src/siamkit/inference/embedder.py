@@ -13,6 +13,7 @@ two-core machine costs as much as the resize itself.
 
 from __future__ import annotations
 
+import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from siamkit.data.images import ImageDecodeError, ImageInput, load_image
+from siamkit.data.images import MAX_IMAGE_PIXELS, ImageDecodeError, ImageInput, load_image
 from siamkit.data.preprocessing import Preprocessing
 from siamkit.errors import SiamkitError
 
@@ -67,10 +68,6 @@ class ImageDecoder:
     def _open_drafted(self, item) -> Image.Image | None:
         """A JPEG decoded at reduced scale, or None to take :func:`load_image`'s path (which
         also words every error, so anything unusual here simply falls back to it)."""
-        import io
-
-        from siamkit.data.images import MAX_IMAGE_PIXELS
-
         try:
             source = item if isinstance(item, (str, os.PathLike)) else io.BytesIO(bytes(item))
             with Image.open(source) as image:
@@ -207,6 +204,8 @@ class BatchEmbedder:
 
 class TorchEmbedder(BatchEmbedder):
     """Eager-PyTorch inference for a :class:`SiameseNetwork` (channels_last on CPU)."""
+
+    backend = "torch"
 
     def __init__(self, network: torch.nn.Module, preprocessing: Preprocessing, device: str | torch.device = "cpu", batch_size: int = 64):
         self.device = torch.device(device)

@@ -121,8 +121,6 @@ def build_gallery_index(
         unreadable = [to_embed[position] for position in (embedded.errors if embedded is not None else {})]
         index.remove(list(to_remove) + unreadable)
         index.add(vectors, done, labels, done_hashes)
-        if len(index) == 0:
-            raise SiamkitError(f"{source}: no readable images left in the gallery")
     bound = BoundGalleryIndex.bind(index, model)
     bound.update_counts = {"embedded": len(done), "removed": len(to_remove), "unchanged": len(paths) - len(to_embed)}
     return bound

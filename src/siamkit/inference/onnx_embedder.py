@@ -27,7 +27,9 @@ def onnxruntime_available() -> bool:
 
 
 class OnnxEmbedder(BatchEmbedder):
-    """Embeddings from an ONNX file written by :func:`siamkit.inference.onnx_export.export_network`."""
+    """Embeddings from an ONNX file written by :mod:`siamkit.inference.onnx_export`."""
+
+    backend = "onnx"
 
     def __init__(self, model_path: str | os.PathLike, preprocessing: Preprocessing, batch_size: int = 64, threads: int | None = None):
         try:

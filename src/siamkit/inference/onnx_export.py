@@ -84,6 +84,19 @@ def save_onnx(model, path: str | os.PathLike, metadata: dict[str, str] | None = 
     return target
 
 
+def read_fresh_onnx(path: str | os.PathLike, weights_sha256: str):
+    """The ModelProto at ``path`` if it is this siamkit's export of exactly these weights, else None."""
+    import onnx
+
+    try:
+        model = onnx.load_model(str(path))
+    except Exception:  # noqa: BLE001 - missing, unreadable or not ONNX: not a usable cache
+        return None
+    properties = {prop.key: prop.value for prop in model.metadata_props}
+    fresh = properties.get(WEIGHTS_KEY) == weights_sha256 and properties.get(VERSION_KEY) == EXPORT_VERSION
+    return model if fresh else None
+
+
 def _export(network: torch.nn.Module, image_size: int, exporter: str):
     """The ONNX ModelProto of ``network``, with a dynamic batch axis."""
     import onnx

@@ -75,7 +75,11 @@ class SiameseModel:
         self.model_id = model_identity(folder) if folder is not None else "unsaved"
         self.weights_sha256: str | None = None  # set by load(); marks exports of these weights
         self._embedder = embedder or TorchEmbedder(self.network, config.preprocessing, device, batch_size)
-        self.backend = "torch" if embedder is None else "onnx"
+
+    @property
+    def backend(self) -> str:
+        """Which backend computes the embeddings: "torch" or "onnx"."""
+        return self._embedder.backend
 
     @classmethod
     def load(cls, folder: str | os.PathLike, device: str = "cpu", batch_size: int = 64, backend: str = "auto") -> "SiameseModel":
@@ -127,10 +131,13 @@ class SiameseModel:
     def embed(self, images: Sequence[ImageInput] | ImageInput, progress: bool = False) -> np.ndarray:
         """L2-normalised embeddings, shape (n, D); a single input gives (1, D).
 
-        Inputs are paths, encoded bytes, numpy arrays or PIL images; an unreadable one raises
-        SiamkitError naming it.
+        Inputs are paths, encoded bytes, numpy arrays or PIL images (a 4-D array is a batch of
+        images); an unreadable one raises SiamkitError naming it.
         """
-        items = [images] if isinstance(images, _SINGLE_INPUT) else list(images)
+        if isinstance(images, np.ndarray) and images.ndim == 4:
+            items = list(images)
+        else:
+            items = [images] if isinstance(images, _SINGLE_INPUT) else list(images)
         return self._embedder.embed(items, progress=progress)
 
     def embed_readable(self, images: Sequence[ImageInput], progress: bool = False, description: str = "embedding"):
@@ -175,10 +182,22 @@ class SiameseModel:
     # ----------------------------------------------------------------- export
 
     def export_onnx(self, path: str | os.PathLike) -> Path:
-        """Write the network as ONNX: ``images`` (N, 3, S, S) -> ``embeddings`` (N, D), unit length."""
-        from siamkit.inference.onnx_export import export_network
+        """Write the network as ONNX: ``images`` (N, 3, S, S) -> ``embeddings`` (N, D), unit length.
 
-        return export_network(self.network, self.config.preprocessing.image_size, path, self._onnx_metadata())
+        A checked export of these weights already in the cache is copied instead of redone.
+        """
+        from siamkit.inference.onnx_export import build_onnx, read_fresh_onnx, save_onnx
+
+        model = None
+        if self.folder is not None and self.weights_sha256:
+            for candidate in onnx_cache_paths(self.folder, self.weights_sha256):
+                model = model or read_fresh_onnx(candidate, self.weights_sha256)
+        if model is None:
+            model = build_onnx(self.network, self.config.preprocessing.image_size, str(path))
+        try:
+            return save_onnx(model, path, self._onnx_metadata())
+        except OSError as exc:
+            raise SiamkitError(f"{path}: cannot write the ONNX file ({exc.strerror or exc})") from None
 
     def _onnx_metadata(self) -> dict[str, str]:
         return onnx_metadata(self.config, self.model_id, self.weights_sha256)

@@ -63,9 +63,12 @@ class SiameseNetwork(nn.Module):
 
     def train(self, mode: bool = True) -> "SiameseNetwork":
         super().train(mode)
+        self.keep_frozen_batchnorm_in_eval()
+        return self
+
+    def keep_frozen_batchnorm_in_eval(self) -> None:
         for module in self._frozen_bn:  # frozen layers keep their ImageNet statistics
             module.eval()
-        return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised embeddings of a batch of preprocessed images."""

@@ -16,7 +16,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import List
 
@@ -132,22 +132,19 @@ ERRORS = {status: {"model": ErrorMessage} for status in (400, 404, 409, 413, 415
 # ----------------------------------------------------------------------------- state
 
 
-@dataclass
 class ServiceState:
-    """What the request handlers share: the model, the gallery and the two thread pools."""
+    """What the request handlers share: the model, the gallery, the batcher and the decode threads."""
 
-    model: SiameseModel
-    index: GalleryIndex | None
-    settings: ServiceSettings
-    embedder: MicroBatcher | DirectEmbedder = field(init=False)
-    decode_pool: ThreadPoolExecutor = field(init=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self, model: SiameseModel, index: GalleryIndex | None, settings: ServiceSettings):
+        self.model = model
+        self.index = index
+        self.settings = settings
         cores = os.cpu_count() or 2
         self.transform = self.model.config.preprocessing.eval_transform()
         embed = self.model.embed_tensors
         # Each call uses torch.get_num_threads() cores (onnxruntime reads the same setting).
         workers = self.settings.model_workers or max(1, cores // torch.get_num_threads())
+        self.embedder: MicroBatcher | DirectEmbedder
         if self.settings.batching:
             self.embedder = MicroBatcher(embed, self.settings.max_batch, self.settings.batch_wait_ms, workers)
         else:
@@ -375,7 +372,8 @@ def create_app(model: SiameseModel, index: GalleryIndex | None = None, settings:
     async def _user_error(request: Request, exc: SiamkitError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    app.add_middleware(RequestSizeLimit, limits=body_limits(settings))
+    note = f"images up to {settings.max_upload_mb:g} MB each"
+    app.add_middleware(RequestSizeLimit, limits=body_limits(settings), note=note)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

@@ -47,10 +47,11 @@ class UnsupportedImage(HTTPException):
 class RequestSizeLimit:
     """ASGI middleware: cap each request body, per path, while it is being received."""
 
-    def __init__(self, app: ASGIApp, limits: Mapping[str, int], default: int = DEFAULT_BODY_LIMIT):
+    def __init__(self, app: ASGIApp, limits: Mapping[str, int], default: int = DEFAULT_BODY_LIMIT, note: str = ""):
         self.app = app
         self.limits = dict(limits)
         self.default = default
+        self.note = f" ({note})" if note else ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,9 +60,11 @@ class RequestSizeLimit:
         limit = self.limit_for(scope["path"])
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._refuse(scope, receive, send, f"request body of {describe_bytes(int(declared))} is over this endpoint's {describe_bytes(limit)} limit")
+            detail = f"request body of {describe_bytes(int(declared))} is over the {describe_bytes(limit)} this endpoint accepts{self.note}"
+            await _send_413(scope, receive, send, detail)
             return
         received = 0
+        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -69,10 +72,20 @@ class RequestSizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise UploadTooLarge(f"request body is over this endpoint's {describe_bytes(limit)} limit")
+                    raise UploadTooLarge(f"request body is over the {describe_bytes(limit)} this endpoint accepts{self.note}")
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except UploadTooLarge as exc:  # raised somewhere that does not turn HTTPExceptions into responses
+            if started:
+                raise
+            await _send_413(scope, receive, send, exc.detail)
 
     def limit_for(self, path: str) -> int:
         # endswith: behind a proxy the path may carry a prefix (root_path).
@@ -81,12 +94,11 @@ class RequestSizeLimit:
                 return limit
         return self.default
 
-    @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
-        # No "Connection: close": uvicorn reads and discards the unread body after the response,
-        # so a client that sends its whole body before reading still gets the 413, not a reset.
-        response = JSONResponse({"detail": detail}, status_code=413)
-        await response(scope, receive, send)
+
+async def _send_413(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
+    # No "Connection: close": uvicorn reads and discards the unread body after the response,
+    # so a client that sends its whole body before reading still gets the 413, not a reset.
+    await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
 
 
 async def read_upload(upload: UploadFile, field: str, max_bytes: int) -> bytes:

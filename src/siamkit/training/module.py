@@ -3,6 +3,8 @@ ROC AUC on identities the model never trains on (the early-stopping signal)."""
 
 from __future__ import annotations
 
+import logging
+
 import lightning as L
 import numpy as np
 import torch
@@ -11,6 +13,8 @@ from sklearn.metrics import roc_auc_score
 from siamkit.models.network import SiameseNetwork
 from siamkit.training.config import TrainConfig
 from siamkit.training.losses import batch_indices, bce_pair_loss, build_loss, build_miner
+
+log = logging.getLogger("siamkit")
 
 
 class SiameseModule(L.LightningModule):
@@ -69,12 +73,19 @@ class SiameseModule(L.LightningModule):
             return bce_pair_loss(self.network.pair_head, embeddings, indices)
         return self.loss_fn(embeddings, labels, indices)
 
+    def on_train_batch_start(self, batch, batch_index):
+        # Lightning restores module modes by setting ``.training`` flags directly after
+        # validation, bypassing SiameseNetwork.train(): re-freeze the BatchNorm statistics here.
+        self.network.keep_frozen_batchnorm_in_eval()
+
     def training_step(self, batch, batch_index):
         if self.config.sampling == "fixed":
             loss = self._fixed_batch_loss(batch)
         else:
             images, labels, image_ids = batch
             embeddings, labels, image_ids = self._gather(self.embed(images), labels, image_ids)
+            if batch_index == 0 and self.current_epoch == 0 and self.global_rank == 0:
+                log.debug("mining over %d embeddings from %d process(es)", len(embeddings), self.trainer.world_size)
             loss = self._labelled_batch_loss(embeddings, labels, image_ids, self.miner)
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch[0]))
         self._train_losses.append(float(loss.detach()))

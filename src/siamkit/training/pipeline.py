@@ -16,7 +16,7 @@ def train_and_evaluate(
     data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig, resume: bool = False, split=None
 ) -> TrainResult:
     result = train(data, out, config, resume=resume, split=split)
-    if not config.evaluate or not result.model_folder.is_dir():
+    if not config.evaluate or not result.primary or not result.model_folder.is_dir():
         return result
     from siamkit.evaluation.run_evaluation import evaluate_model_folder
 

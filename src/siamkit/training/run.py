@@ -42,6 +42,12 @@ class TrainResult:
     seconds: float
     metrics_path: Path | None = None
     report_path: Path | None = None
+    primary: bool = True  # False in the other processes of a torchrun job: they write nothing
+
+
+def is_primary_process() -> bool:
+    """Rank 0 (or a single process): the only one that writes files under ``torchrun``."""
+    return int(os.environ.get("RANK", "0") or 0) == 0
 
 
 def resolve_device(choice: str) -> str:
@@ -80,8 +86,9 @@ def _load_or_make_split(dataset: ImageDataset, run: Path, config: TrainConfig, r
         log.info("using the given %s split -> %s", given.protocol, split_path)
         return given
     maker = split_within_identity if config.closed_set else split_by_identity
-    split = maker(dataset, config.split, config.seed)
-    split.save(split_path, dataset.root)
+    split = maker(dataset, config.split, config.seed)  # seeded: every DDP process gets the same split
+    if is_primary_process():
+        split.save(split_path, dataset.root)
     counts = split.identity_counts
     log.info(
         "%s split: %d / %d / %d identities (train / val / test) -> %s",
@@ -242,7 +249,8 @@ def train(
 
     dataset = scan_dataset(data)
     split = _load_or_make_split(dataset, run, config, resume, split)
-    write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    if is_primary_process():
+        write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     train_set, val_set = split.subset(dataset, "train"), split.subset(dataset, "val")
 
     network = SiameseNetwork.create(
@@ -269,7 +277,8 @@ def train(
         trainer.fit(module, train_loader, val_loader, ckpt_path=str(last_checkpoint) if resume else None)
 
     if not trainer.is_global_zero:
-        return TrainResult(run, run / "model", float("nan"), float("nan"), trainer.current_epoch, time.perf_counter() - started)
+        return TrainResult(run, run / "model", float("nan"), float("nan"), trainer.current_epoch,
+                           time.perf_counter() - started, primary=False)
 
     best_path = checkpoint.best_model_path or str(last_checkpoint)
     best_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
