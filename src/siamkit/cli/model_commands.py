@@ -144,14 +144,15 @@ def index_command(
     """Build (or with --update, refresh) a search index over a gallery folder."""
     from siamkit.errors import SiamkitError
     from siamkit.inference.gallery import gallery_images
-    from siamkit.models.model_folder import model_identity, read_model_config
     from siamkit.search import INDEX_KINDS, GalleryIndex
 
     if kind is not None and kind not in INDEX_KINDS:
         raise SiamkitError(f"--kind {kind}: choose one of {', '.join(INDEX_KINDS)}")
     if out.is_dir():
         raise SiamkitError(f"--out {out}: is a folder; give an index file name")
-    gallery_images(gallery)  # an empty or missing gallery is reported before the model loads
+    gallery_images(gallery)  # an empty or missing gallery is reported before torch is even imported
+    from siamkit.models.model_folder import model_identity, read_model_config
+
     existing = None
     if update and out.exists():
         existing = GalleryIndex.load(out)

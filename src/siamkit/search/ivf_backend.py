@@ -25,7 +25,7 @@ from siamkit.search.exact_backend import ExactBackend, as_ids, check_params
 logger = logging.getLogger(__name__)
 
 # Tuned with benchmarks/search_speed.py on 1M clustered 128-d vectors and 2 cores: with
-# nlist=4000, nprobe=32 gave recall@10 0.97 at 0.5 ms per query (16: 0.96, 128: 0.99 at 1.9 ms).
+# nlist=4000, nprobe=32 gave recall@10 0.97 at 0.6 ms per query (16: 0.96; 128: 0.99 at 2 ms).
 IVF_DEFAULTS = {"nlist": None, "nprobe": 32}
 MIN_POINTS_PER_LIST = 39
 MIN_LISTS = 4

