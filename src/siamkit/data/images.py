@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import os
+import stat
+import struct
 import warnings
 from pathlib import Path
 from typing import Union
@@ -45,6 +47,15 @@ def _describe(source: ImageInput) -> str:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes>"
     return f"<{type(source).__name__}>"
+
+
+def _require_regular_file(path: Union[str, os.PathLike], name: str) -> None:
+    """Refuse pipes, sockets and devices: opening a FIFO named ``x.jpg`` blocks until a writer comes."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(path)
+    if not stat.S_ISREG(mode):
+        raise ImageDecodeError(f"{name}: not a regular file (a pipe, socket or device)")
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -99,6 +110,8 @@ def load_image(source: ImageInput) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if stream is None:
+                _require_regular_file(source, name)
             opened = Image.open(stream if stream is not None else source)
             with opened as image:
                 width, height = image.size
@@ -124,7 +137,10 @@ def load_image(source: ImageInput) -> Image.Image:
         raise ImageDecodeError(f"{name}: not a recognised image format") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageDecodeError(f"{name}: refused as a decompression bomb (too many pixels)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, struct.error) as exc:
+        # Pillow's plugins signal a malformed file with any of these (Image.open itself treats
+        # SyntaxError, IndexError, TypeError and struct.error so); e.g. a TIFF whose second
+        # frame lacks its width raises TypeError from ``n_frames`` (found by fuzz_decode.py).
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ImageDecodeError(f"{name}: cannot decode image ({reason})") from None
 
