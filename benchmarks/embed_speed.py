@@ -16,7 +16,7 @@ The model is the default backbone (tf_efficientnet_lite0 with its offline ImageN
 JPEG photos made from ../shared/data/att_faces when present (faces pasted on a textured
 background), else smooth synthetic photos.
 
-    PYTHONPATH=src python benchmarks/embed_speed.py              # about 3 minutes on 2 cores
+    PYTHONPATH=src python benchmarks/embed_speed.py              # 2-4 minutes on 2 busy cores
     PYTHONPATH=src python benchmarks/embed_speed.py --model runs/faces/model --images 512
 """
 
@@ -83,7 +83,7 @@ def default_model_folder(folder: Path) -> Path:
     return save_model_folder(folder, config, network.state_dict())
 
 
-def torchvision_pipeline(embedder, paths: list[str], batch_size: int) -> None:
+def torchvision_pipeline(model, paths: list[str], batch_size: int) -> None:
     """The plain way: per-image torchvision transform in a thread pool, one batch ahead."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -92,7 +92,7 @@ def torchvision_pipeline(embedder, paths: list[str], batch_size: int) -> None:
     from siamkit.data.images import load_image
     from siamkit.inference.embedder import decode_threads
 
-    transform = embedder.preprocessing.eval_transform()
+    transform = model.config.preprocessing.eval_transform()
     chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
 
     def decode(chunk):
@@ -104,7 +104,7 @@ def torchvision_pipeline(embedder, paths: list[str], batch_size: int) -> None:
             batch = pending.result()
             if index + 1 < len(chunks):
                 pending = prefetch.submit(decode, chunks[index + 1])
-            embedder.embed_tensors(batch)
+            model.embed_tensors(batch)
 
 
 def timed_rounds(variants: dict, rounds: int) -> dict[str, tuple[float, float]]:
@@ -141,7 +141,6 @@ def run(args: argparse.Namespace, work: Path) -> None:
     import torch
 
     from siamkit.inference.embedder import pipelined_decode
-    from siamkit.inference.onnx_embedder import OnnxEmbedder
     from siamkit.inference.siamese_model import SiameseModel
 
     paths = make_photos(work / "photos", args.images, args.width, args.height)
@@ -156,8 +155,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     started = time.perf_counter()
     onnx_model = SiameseModel.load(folder, backend="onnx", batch_size=args.batch_size)
     load_seconds = time.perf_counter() - started
-    exact = OnnxEmbedder(onnx_model.onnx_path, preprocessing, args.batch_size)
-    exact.draft = False
+    exact = SiameseModel.load(folder, backend="onnx", batch_size=args.batch_size, jpeg_draft=False)
     # Preloaded, decoded exactly as Preprocessing.eval_transform does (no JPEG draft).
     tensors = [batch.images for batch in pipelined_decode(paths, preprocessing, args.batch_size, draft=False)]
     for warm in (model, onnx_model):  # allocator, thread pools, file cache

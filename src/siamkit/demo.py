@@ -22,12 +22,11 @@ log = logging.getLogger("siamkit")
 DEMO_SETTINGS = {
     "image_size": 64,
     "trainable_stages": 3,
-    "max_epochs": 6,
+    "max_epochs": 4,
     "batch_size": 32,
     "split": "0.5,0.2,0.3",
     "horizontal_flip": False,
     "color_jitter": 0.0,
-    "lr": 1e-3,
     "ways": "2,3",
     "episodes": 200,
 }

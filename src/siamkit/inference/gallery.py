@@ -64,9 +64,14 @@ def _walk(root: Path) -> list[tuple[str, str]]:
         label = Path(folder).relative_to(root).as_posix()
         label = "" if label == "." else label
         found.extend((os.path.join(folder, name), label) for name in sorted(files) if is_image_file(name))
-    if not found:
+    # Hashing opens every file: a FIFO named x.jpg would block forever, so only regular files count.
+    regular = [(path, label) for path, label in found if os.path.isfile(path)]
+    if len(regular) < len(found):
+        others = [path for path, _ in found if not os.path.isfile(path)]
+        log.warning("skipped %d entries that are not regular files: %s", len(others), "; ".join(others[:5]))
+    if not regular:
         raise SiamkitError(f"{root}: no image files found in the gallery")
-    return found
+    return regular
 
 
 def hash_files(paths: Sequence[str], workers: int = 4) -> list[str]:
