@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -82,3 +83,11 @@ def test_unreadable_images_are_skipped_or_named(tmp_path):
     assert sorted(embedded.errors) == [1, 2] and "broken.png" in embedded.errors[1]
     with pytest.raises(SiamkitError, match="broken.png"):
         _MeanColour().embed(items)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+def test_a_fifo_named_like_a_jpeg_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    embedded = _MeanColour().embed_readable([str(fifo)])
+    assert embedded.positions == [] and "not a regular file" in embedded.errors[0]

@@ -66,8 +66,8 @@ def test_auto_backend_picks_onnxruntime_and_reuses_the_cached_export(trained, mo
     monkeypatch.setattr(onnx_export, "build_onnx", _forbidden)
     model = SiameseModel.load(trained["model"])  # the session fixture exported already
     assert model.backend == "onnx" and model.onnx_path == trained["model"] / "model.onnx"
-    exact = SiameseModel.load(trained["model"], jpeg_draft=False)
-    assert exact._embedder.draft is False and model._embedder.draft is True
+    fast = SiameseModel.load(trained["model"], jpeg_draft=True)
+    assert fast._embedder.draft is True and model._embedder.draft is False  # exact decoding by default
 
 
 def test_exported_file_has_a_dynamic_batch_and_matches_torch(torch_model, trained, tmp_path):

@@ -47,3 +47,15 @@ def test_not_a_model_folder(tmp_path):
     (tmp_path / "config.json").write_text("{trunc")
     with pytest.raises(SiamkitError, match="not valid JSON"):
         read_model_config(tmp_path)
+
+
+def test_written_files_are_readable_by_others_not_owner_only(tmp_path):
+    import os
+    import stat
+
+    save_model_folder(tmp_path / "m", _config(), {"w": torch.zeros(1)})
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("config.json", "model.safetensors"):
+        mode = stat.S_IMODE((tmp_path / "m" / name).stat().st_mode)
+        assert mode == 0o666 & ~umask

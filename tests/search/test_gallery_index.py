@@ -136,3 +136,20 @@ def test_content_hash_is_sha256_of_the_bytes(tmp_path):
     assert content_hash(image) == hashlib.sha256(image.read_bytes()).hexdigest()
     with pytest.raises(SiamkitError, match=r"cannot read .*gone\.jpg"):
         content_hash(tmp_path / "gone.jpg")
+
+
+def test_approximate_search_works_after_pytorch_metric_learning_patched_faiss():
+    """Training imports pytorch-metric-learning, which swaps in faiss.contrib.torch_utils'
+    Index.search (no ``params=``); the index must still search in that process."""
+    import numpy as np
+    import pytorch_metric_learning.samplers  # noqa: F401  (applies the patch)
+
+    from siamkit.search import GalleryIndex
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(400, 16)).astype(np.float32)
+    paths = [f"/g/{i}.png" for i in range(400)]
+    for kind in ("hnsw", "ivf"):
+        index = GalleryIndex.build(vectors, paths, ["x"] * 400, ["0" * 64] * 400, "m", kind=kind)
+        hits = index.search(vectors[:3], k=1)
+        assert [h[0]["path"] for h in hits] == paths[:3]

@@ -37,7 +37,7 @@ def test_failed_save_keeps_the_previous_file(build, tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("siamkit.search.atomic_write.os.fsync", crash)
+    monkeypatch.setattr("siamkit.io.atomic.os.fsync", crash)
     with pytest.raises(SiamkitError, match=r"cannot write index .*gallery\.sidx: No space left"):
         build("exact").save(target)
     assert target.read_bytes() == before
@@ -72,8 +72,9 @@ def test_foreign_and_missing_files_are_refused(tmp_path):
         GalleryIndex.load(tmp_path / "photo.jpg")
     with pytest.raises(SiamkitError, match=r"missing\.sidx does not exist"):
         GalleryIndex.load(tmp_path / "missing.sidx")
-    with pytest.raises(SiamkitError, match=r"cannot write index .*no-such-folder"):
-        GalleryIndex.build([[1.0, 0.0]], ["a.jpg"], ["a"], ["0" * 64], "m").save(tmp_path / "no-such-folder" / "x.sidx")
+    # saving into a folder that does not exist yet creates it (as model folders do)
+    GalleryIndex.build([[1.0, 0.0]], ["a.jpg"], ["a"], ["0" * 64], "m").save(tmp_path / "new-folder" / "x.sidx")
+    assert len(GalleryIndex.load(tmp_path / "new-folder" / "x.sidx")) == 1
 
 
 def test_other_format_version_is_refused(build, tmp_path):

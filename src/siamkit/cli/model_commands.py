@@ -143,14 +143,14 @@ def index_command(
 ) -> None:
     """Build (or with --update, refresh) a search index over a gallery folder."""
     from siamkit.errors import SiamkitError
-    from siamkit.inference.gallery import gallery_images
+    from siamkit.inference.gallery import build_gallery_index, gallery_images
     from siamkit.search import INDEX_KINDS, GalleryIndex
 
     if kind is not None and kind not in INDEX_KINDS:
         raise SiamkitError(f"--kind {kind}: choose one of {', '.join(INDEX_KINDS)}")
     if out.is_dir():
         raise SiamkitError(f"--out {out}: is a folder; give an index file name")
-    gallery_images(gallery)  # an empty or missing gallery is reported before torch is even imported
+    images = gallery_images(gallery)  # an empty or missing gallery is reported before torch is even imported
     from siamkit.models.model_folder import model_identity, read_model_config
 
     existing = None
@@ -159,7 +159,7 @@ def index_command(
         read_model_config(model)  # a clear error for a folder that is not a model, before the id
         existing.check_model(model_identity(model))  # before loading (and maybe exporting) the model
     loaded = _load_model(model, backend)
-    index = loaded.index(gallery, kind=kind, existing=existing, progress=_progress())
+    index = build_gallery_index(loaded, gallery, kind=kind, existing=existing, progress=_progress(), images=images)
     out.parent.mkdir(parents=True, exist_ok=True)
     index.save(out)
     _remember_model(out, loaded)

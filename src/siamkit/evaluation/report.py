@@ -18,8 +18,9 @@ import base64
 import html
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from siamkit.io.atomic import write_text_atomic
 from typing import NamedTuple
 
 PLOT_SECTIONS = (
@@ -291,19 +292,8 @@ def _page(title: str, body_parts: list[str]) -> str:
 
 
 def _write_atomically(out_path, text: str) -> Path:
-    path = Path(out_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(text)
-        os.chmod(handle.name, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return path
+    write_text_atomic(out_path, text)
+    return Path(out_path)
 
 
 def write_report(out_path, metrics: dict, plots: dict, title: str, extra_tables=None) -> Path:

@@ -86,14 +86,16 @@ def build_gallery_index(
     kind: str | None = None,
     existing: GalleryIndex | None = None,
     progress: bool = False,
+    images: list[tuple[str, str]] | None = None,
     **params,
 ) -> "BoundGalleryIndex":
     """Index every image of ``source``; with ``existing``, embed only new or changed files.
 
     Images that cannot be decoded are left out with one warning (as the dataset scanner does).
-    ``existing`` is updated in place only after all embedding succeeded.
+    ``existing`` is updated in place only after all embedding succeeded. ``images`` is
+    ``gallery_images(source)`` when the caller has listed the gallery already.
     """
-    images = gallery_images(source)
+    images = images if images is not None else gallery_images(source)
     paths = [path for path, _ in images]
     label_of = dict(images)
     hashes = hash_files(paths)

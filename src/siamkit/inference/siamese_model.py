@@ -64,7 +64,7 @@ class SiameseModel:
         device: str = "cpu",
         batch_size: int = 64,
         embedder=None,
-        jpeg_draft: bool = True,
+        jpeg_draft: bool = False,
     ):
         from siamkit.inference.embedder import TorchEmbedder
 
@@ -85,11 +85,11 @@ class SiameseModel:
 
     @classmethod
     def load(
-        cls, folder: str | os.PathLike, device: str = "cpu", batch_size: int = 64, backend: str = "auto", jpeg_draft: bool = True
+        cls, folder: str | os.PathLike, device: str = "cpu", batch_size: int = 64, backend: str = "auto", jpeg_draft: bool = False
     ) -> "SiameseModel":
         """Read a model folder. ``backend``: "auto" (onnxruntime on CPU when installed, else
-        PyTorch), "onnx" or "torch". ``jpeg_draft=False`` decodes large JPEGs at full size,
-        exactly as training did, at about half the decoding speed."""
+        PyTorch), "onnx" or "torch". ``jpeg_draft=True`` decodes large JPEGs at reduced scale,
+        about twice as fast to decode but not exactly as training did (off by default)."""
         if backend not in BACKENDS:
             raise SiamkitError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         folder = Path(folder)

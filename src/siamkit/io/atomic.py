@@ -1,7 +1,10 @@
 """Atomic file writes: write to a temporary name in the same folder, then rename.
 
+A crash, a full disk or Ctrl-C in the middle of a write would otherwise leave a truncated
+checkpoint, model folder or index that the next run refuses (or worse, half-trusts).
 ``os.replace`` is atomic on POSIX and Windows when source and target share a file system, so
-readers see either the old file or the complete new one, never a torn write.
+readers see either the old file or the complete new one. The data is fsynced before the rename
+(else a power cut can leave an empty file under the final name) and the folder after it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,27 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+
+def _default_mode() -> int:
+    """What ``open()`` would give a new file (mkstemp makes it owner-only, 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open folders; the rename is still atomic
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 @contextlib.contextmanager
@@ -24,15 +47,23 @@ def atomic_path(target: str | os.PathLike) -> Iterator[str]:
         yield temporary
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
+        os.chmod(temporary, _default_mode())
         os.replace(temporary, target)
+        _fsync_folder(target.parent)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
 
 
+def write_chunks_atomic(target: str | os.PathLike, chunks: Iterable[bytes]) -> None:
+    """Stream ``chunks`` into ``target`` atomically (large indexes need not be joined in memory)."""
+    with atomic_path(target) as temporary, open(temporary, "wb") as handle:
+        for chunk in chunks:
+            handle.write(chunk)
+
+
 def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(target) as temporary:
-        Path(temporary).write_bytes(data)
+    write_chunks_atomic(target, [data])
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:

@@ -68,7 +68,7 @@ class ModelConfig:
                 f"is not supported by siamkit {__version__} (format {MODEL_FORMAT_VERSION})"
             )
         try:
-            return cls(
+            config = cls(
                 backbone=data["backbone"],
                 preprocessing=Preprocessing.from_dict(data["preprocessing"]),
                 embedding_dim=int(data["embedding_dim"]),
@@ -83,6 +83,19 @@ class ModelConfig:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SiamkitError(f"{source}: config.json is missing or has a bad value for {exc}") from None
+        config.check(source)
+        return config
+
+    def check(self, source: str) -> None:
+        """Values that would otherwise fail deep inside torch, or load and give nonsense."""
+        import math
+
+        sizes = {"embedding_dim": self.embedding_dim, "hidden_dim": self.hidden_dim, "image_size": self.preprocessing.image_size}
+        for key, value in sizes.items():
+            if value <= 0:
+                raise SiamkitError(f"{source}: config.json has {key} {value}; it must be positive")
+        if not math.isfinite(self.threshold):
+            raise SiamkitError(f"{source}: config.json has threshold {self.threshold}; it must be a finite number")
 
 
 def _sha256(path: Path) -> str:
@@ -132,8 +145,10 @@ def load_model_weights(folder: str | os.PathLike, raw_config: dict) -> dict[str,
     weights = Path(folder) / WEIGHTS_NAME
     if not weights.is_file():
         raise SiamkitError(f"{folder}: {WEIGHTS_NAME} is missing")
-    expected = raw_config.get("files", {}).get(WEIGHTS_NAME, {}).get("sha256")
-    if expected is None:
+    files = raw_config.get("files")
+    entry = files.get(WEIGHTS_NAME) if isinstance(files, dict) else None
+    expected = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(expected, str):
         raise SiamkitError(f"{folder}: config.json has no checksum for {WEIGHTS_NAME}")
     if _sha256(weights) != expected:
         raise SiamkitError(f"{weights}: checksum does not match config.json (file truncated or replaced)")

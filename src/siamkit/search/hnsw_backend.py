@@ -19,6 +19,7 @@ import numpy as np
 
 from siamkit.errors import SiamkitError
 from siamkit.search.exact_backend import ExactBackend, check_params
+from siamkit.search.unit_vectors import numpy_search
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class HnswBackend(ExactBackend):
         selector = self._tombstone_selector()
         if selector is not None:
             params.sel = selector[1]
-        return self.translate(*self.inner.search(queries, k, params=params))
+        return self.translate(*numpy_search(self.inner)(queries, k, params=params))
 
     def _tombstone_selector(self):
         """``(batch, not_batch)`` over storage positions; both referenced, as SWIG would not."""

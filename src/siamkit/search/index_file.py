@@ -29,7 +29,7 @@ from typing import Union
 import numpy as np
 
 from siamkit.errors import SiamkitError
-from siamkit.search.atomic_write import write_atomically
+from siamkit.io.atomic import write_chunks_atomic as write_atomically
 from siamkit.version import __version__
 
 MAGIC = b"SIAMKIT-GALLERY\x00"

@@ -21,6 +21,7 @@ import numpy as np
 
 from siamkit.errors import SiamkitError
 from siamkit.search.exact_backend import ExactBackend, as_ids, check_params
+from siamkit.search.unit_vectors import numpy_search
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +87,10 @@ class IvfBackend:
         self.index.remove_ids(as_ids(ids))
 
     def search(self, queries, k):
-        return self.index.search(queries, k, params=faiss.SearchParametersIVF(nprobe=self.index.nprobe))
+        return numpy_search(self.index)(queries, k, params=faiss.SearchParametersIVF(nprobe=self.index.nprobe))
 
     def search_exhaustive(self, queries, k):
-        return self.index.search(queries, k, params=faiss.SearchParametersIVF(nprobe=self.index.nlist))
+        return numpy_search(self.index)(queries, k, params=faiss.SearchParametersIVF(nprobe=self.index.nlist))
 
     def set_search_params(self, nprobe: int | None = None, **other) -> None:
         check_params(self.kind, other, {})

@@ -48,3 +48,13 @@ def cosine_to_distance(cosine: np.ndarray) -> np.ndarray:
 def cosine_to_similarity(cosine: np.ndarray) -> np.ndarray:
     """Map cosine from [-1, 1] to [0, 1] so a UI can show it as a percentage."""
     return np.clip((1.0 + cosine) / 2.0, 0.0, 1.0)
+
+
+def numpy_search(index):
+    """``index.search`` as FAISS defines it, taking ``params=``.
+
+    Importing ``faiss.contrib.torch_utils`` (pytorch-metric-learning does, for its samplers)
+    replaces ``Index.search`` with a torch-aware wrapper that has no ``params`` argument and keeps
+    the original as ``search_numpy``; training and search in one process would otherwise break.
+    """
+    return getattr(index, "search_numpy", index.search)

@@ -24,7 +24,7 @@ from siamkit.data.preprocessing import Augmentation, Preprocessing
 from siamkit.data.splits import Split, split_by_identity, split_within_identity
 from siamkit.errors import SiamkitError
 from siamkit.io.atomic import write_text_atomic
-from siamkit.models.backbone import backbone_data_config
+from siamkit.models.backbone import backbone_data_config, check_backbone_name
 from siamkit.models.model_folder import ModelConfig, save_model_folder
 from siamkit.models.network import SiameseNetwork
 from siamkit.training.config import TrainConfig
@@ -186,6 +186,7 @@ def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 
+    from siamkit.training.checkpoint_io import AtomicCheckpointIO
     from siamkit.training.history import HistoryWriter
 
     # Lightning sets its own loggers to INFO on import; its banners say nothing a user acts on.
@@ -215,6 +216,7 @@ def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
         max_epochs=config.max_epochs,
         max_time={"minutes": config.max_time} if config.max_time else None,
         callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
         logger=False,
         default_root_dir=str(run),
         num_sanity_val_steps=0,
@@ -245,6 +247,7 @@ def train(
         raise SiamkitError(f"{run}: already holds a training run; use --resume to continue it or another --out")
     run.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
+    check_backbone_name(config.backbone)  # before minutes of scanning a large dataset
     L.seed_everything(config.seed, workers=True, verbose=False)
 
     dataset = scan_dataset(data)
