@@ -57,7 +57,7 @@ class ImageDataset:
         return ImageDataset([r for r in self.records if r.label in keep], self.root, [])
 
 
-def _walk_leaf_folders(root: Path) -> list[tuple[Path, list[Path]]]:
+def image_folders(root: Path) -> list[tuple[Path, list[Path]]]:
     """Every folder under ``root`` that directly holds image files, with those files sorted."""
     leaves = []
     seen_real: set[str] = set()
@@ -88,7 +88,7 @@ def _label_of(leaf: Path, root: Path) -> tuple[str, str]:
 
 def _records_from_folder(root: Path) -> list[ImageRecord]:
     records = []
-    for leaf, images in _walk_leaf_folders(root):
+    for leaf, images in image_folders(root):
         label, group = _label_of(leaf, root)
         records.extend(ImageRecord(str(path), label, group) for path in images)
     return records

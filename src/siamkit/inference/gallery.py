@@ -52,18 +52,13 @@ def gallery_images(source: str | os.PathLike | Sequence[str | os.PathLike]) -> l
 
 
 def _walk(root: Path) -> list[tuple[str, str]]:
+    """Every image under ``root`` with its label: the folder it is in, relative to ``root``."""
+    from siamkit.data.dataset import image_folders
+
     found = []
-    seen: set[str] = set()
-    for folder, subfolders, files in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:  # a symlink loop: visit each real folder once
-            subfolders[:] = []
-            continue
-        seen.add(real)
-        subfolders.sort()
-        label = Path(folder).relative_to(root).as_posix()
-        label = "" if label == "." else label
-        found.extend((os.path.join(folder, name), label) for name in sorted(files) if is_image_file(name))
+    for folder, images in image_folders(root):
+        label = folder.relative_to(root).as_posix()
+        found.extend((str(path), "" if label == "." else label) for path in images)
     # Hashing opens every file: a FIFO named x.jpg would block forever, so only regular files count.
     regular = [(path, label) for path, label in found if os.path.isfile(path)]
     if len(regular) < len(found):
