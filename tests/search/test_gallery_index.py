@@ -153,3 +153,4 @@ def test_approximate_search_works_after_pytorch_metric_learning_patched_faiss():
         index = GalleryIndex.build(vectors, paths, ["x"] * 400, ["0" * 64] * 400, "m", kind=kind)
         hits = index.search(vectors[:3], k=1)
         assert [h[0]["path"] for h in hits] == paths[:3]
+        assert len(index.search(vectors[:1], k=500)[0]) == 400  # k > n: answered exactly

@@ -19,7 +19,7 @@ import numpy as np
 
 from siamkit.errors import SiamkitError
 from siamkit.search.exact_backend import ExactBackend, check_params
-from siamkit.search.unit_vectors import numpy_search
+from siamkit.search.unit_vectors import numpy_method, numpy_search
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class HnswBackend(ExactBackend):
 
     def _live_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         storage = faiss.downcast_index(self.inner.storage)
-        vectors, ids = storage.reconstruct_n(0, storage.ntotal), self.ids_by_position()
+        vectors, ids = numpy_method(storage, "reconstruct_n")(0, storage.ntotal), self.ids_by_position()
         if self._tombstones:
             keep = ~np.isin(ids, np.fromiter(self._tombstones, dtype=np.int64))
             vectors, ids = np.ascontiguousarray(vectors[keep]), ids[keep]

@@ -50,11 +50,16 @@ def cosine_to_similarity(cosine: np.ndarray) -> np.ndarray:
     return np.clip((1.0 + cosine) / 2.0, 0.0, 1.0)
 
 
-def numpy_search(index):
-    """``index.search`` as FAISS defines it, taking ``params=``.
+def numpy_method(index, name: str):
+    """FAISS's own numpy method ``name`` of ``index``.
 
     Importing ``faiss.contrib.torch_utils`` (pytorch-metric-learning does, for its samplers)
-    replaces ``Index.search`` with a torch-aware wrapper that has no ``params`` argument and keeps
-    the original as ``search_numpy``; training and search in one process would otherwise break.
+    replaces ``search``, ``reconstruct_n`` and other methods with torch-aware wrappers: ``search``
+    loses its ``params=`` argument and ``reconstruct_n`` returns a torch tensor. The originals stay
+    as ``<name>_numpy``; training and searching in one process would otherwise break.
     """
-    return getattr(index, "search_numpy", index.search)
+    return getattr(index, f"{name}_numpy", getattr(index, name))
+
+
+def numpy_search(index):
+    return numpy_method(index, "search")
