@@ -45,7 +45,6 @@ def train_command(
 ) -> None:
     """Train a similarity model and write RUN/model (config.json + model.safetensors)."""
     from siamkit.training.config import load_config
-    from siamkit.training.pipeline import train_and_evaluate
 
     overrides = {
         "backbone": backbone, "pretrained": pretrained, "loss": loss, "sampling": sampling, "miner": miner,
@@ -56,6 +55,9 @@ def train_command(
         "workers": workers, **parse_set_values(set_values or []),
     }
     settings = load_config(config, overrides)
+    # Imported after the options are checked: a typo in a flag should not wait for torch to load.
+    from siamkit.training.pipeline import train_and_evaluate
+
     result = train_and_evaluate(data, out, settings, resume=resume)
     if not result.primary:
         return

@@ -132,7 +132,7 @@ def _train_loader(train: ImageDataset, preprocessing: Preprocessing, config: Tra
     length = max(len(paths), batch_size * 4)
     length -= length % batch_size
     sampler = MPerClassSampler(labels, m=m, batch_size=batch_size, length_before_new_iter=length)
-    return DataLoader(images, batch_size=batch_size, sampler=sampler, drop_last=True, **common), len(set(labels))
+    return DataLoader(images, batch_size=batch_size, sampler=sampler, drop_last=True, **common)
 
 
 def online_batch_shape(identities: int, m_per_class: int, batch_size: int) -> tuple[int, int]:
@@ -265,8 +265,8 @@ def train(
     if config.channels_last:
         network = network.to(memory_format=torch.channels_last)
 
-    loader = _train_loader(train_set, preprocessing, config)
-    train_loader, num_classes = loader if isinstance(loader, tuple) else (loader, len(train_set.identities()))
+    train_loader = _train_loader(train_set, preprocessing, config)
+    num_classes = len(train_set.identities())
     val_loader, val_labels = _val_loader(val_set, preprocessing, config)
     module = SiameseModule(config, network, num_classes, _validation_pairs(val_labels, config.seed))
 
