@@ -57,3 +57,13 @@ def test_bad_embeddings_are_user_errors():
     embeddings[3, 1] = np.nan
     with pytest.raises(SiamkitError):
         evaluate_embeddings(embeddings, labels, 0.5, "max_accuracy")
+
+
+def test_within_group_one_shot_also_reports_episodes_across_groups():
+    embeddings, labels = clustered(8, 4, noise=0.4, seed=3)
+    groups = np.asarray(["greek" if int(label) < 4 else "latin" for label in labels])
+    result = evaluate_embeddings(embeddings, labels, 0.5, "eer", test_groups=groups, ways=(3, 5), episodes=40, within_group=True)
+    assert list(result["one_shot"]) == ["3"] and result["one_shot"]["3"]["within_group"] is True
+    assert list(result["one_shot_across_groups"]) == ["3", "5"]
+    assert result["one_shot_across_groups"]["5"]["within_group"] is False
+    assert [s["metric"] for s in result["skipped"]] == ["one_shot (within group)"]

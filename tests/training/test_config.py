@@ -57,3 +57,12 @@ def test_online_batches_take_more_images_per_identity_when_identities_are_few():
     assert online_batch_shape(50, 4, 32) == (4, 32)
     m, batch = online_batch_shape(5, 4, 32)
     assert m * 5 >= batch and batch % m == 0 and m == 7 and batch == 28
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"split_by": "alphabet"}, "--split_by 'alphabet'|--split-by 'alphabet'"),
+    ({"fold": "7/5"}, "--fold '7/5'"),
+])
+def test_split_rule_and_fold_are_checked(overrides, message):
+    with pytest.raises(SiamkitError, match=message):
+        load_config(None, overrides)

@@ -108,3 +108,27 @@ def test_backbone_batchnorm_statistics_stay_frozen_inside_lightning(tiny_dataset
     trained = model.network.backbone.state_dict()
     # running statistics are never updated: still the initial zeros/ones
     assert all(torch.equal(trained[k], fresh[k]) for k in trained if k.endswith(("running_mean", "running_var")))
+
+
+def test_idx_dataset_trains_on_its_own_split(tmp_path):
+    from siamkit.training.pipeline import train_and_evaluate
+    from tests.data.test_idx import make_idx_dataset
+
+    data = make_idx_dataset(tmp_path / "fm", train=48, test=24)
+    settings = tiny_train_settings(split="0.75,0.25,0.0", evaluate=True, ways="2", episodes=10)
+    result = train_and_evaluate(data, tmp_path / "run", load_config(None, settings))
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert split["protocol"].startswith("closed-set") and len(split["test"]) == 24
+    metrics = json.loads(result.metrics_path.read_text())
+    assert metrics["test_images"] == 24 and metrics["protocol"]["setting"].startswith("closed-set")
+
+
+def test_group_split_and_fold_come_from_the_config(tmp_path):
+    from tests.conftest import make_identity_images
+
+    for group in range(3):
+        make_identity_images(tmp_path / "data" / f"alphabet_{group}", identities=3, per_identity=3, seed=group)
+    settings = tiny_train_settings(split_by="group", split="0.34,0.33,0.33", evaluate=False)
+    train(tmp_path / "data", tmp_path / "run", load_config(None, settings))
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert split["protocol"] == "open-set by group" and split["group_counts"] == {"train": 1, "val": 1, "test": 1}

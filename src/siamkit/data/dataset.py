@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from siamkit.data.idx import is_idx_folder
 from siamkit.data.images import check_image, is_image_file
 from siamkit.errors import SiamkitError
 
@@ -25,9 +26,13 @@ log = logging.getLogger("siamkit")
 
 @dataclass(frozen=True)
 class ImageRecord:
+    """One image; ``group`` is the folder above the identity (an alphabet), ``split`` the part
+    of a dataset's own official split (train/val/test) when it comes with one."""
+
     path: str
     label: str
     group: str = ""
+    split: str = ""
 
 
 @dataclass
@@ -108,7 +113,10 @@ def _records_from_csv(csv_path: Path) -> list[ImageRecord]:
                     raise SiamkitError(f"{csv_path}: line {row_number} has an empty path or label")
                 path = Path(row["path"])
                 path = path if path.is_absolute() else base / path
-                records.append(ImageRecord(str(path), row["label"], row.get("group") or ""))
+                split = (row.get("split") or "").strip().lower()
+                if split not in ("", "train", "val", "test"):
+                    raise SiamkitError(f"{csv_path}: line {row_number}: split '{row['split']}' is not train, val or test")
+                records.append(ImageRecord(str(path), row["label"], row.get("group") or "", split))
             return records
     except UnicodeDecodeError:
         raise SiamkitError(f"{csv_path}: not a UTF-8 text CSV file") from None
@@ -124,8 +132,15 @@ def _drop_unreadable(records: Sequence[ImageRecord], workers: int) -> tuple[list
     return kept, skipped
 
 
+def _records_from_idx(folder: Path) -> list[ImageRecord]:
+    from siamkit.data.idx import idx_items
+
+    return [ImageRecord(path, label, "", split) for path, label, split in idx_items(folder)]
+
+
 def scan_dataset(source: str | os.PathLike, verify: bool = True, workers: int = 4) -> ImageDataset:
-    """Find every image and its identity under a folder (or listed in a ``path,label`` CSV).
+    """Find every image and its identity under a folder (or listed in a ``path,label`` CSV, with
+    optional ``group`` and ``split`` columns, or stored as MNIST-style IDX files).
 
     With ``verify`` each image is decoded once so a corrupt file is skipped now, with its name
     in the log, rather than crashing a data-loader worker halfway through an epoch.
@@ -138,6 +153,10 @@ def scan_dataset(source: str | os.PathLike, verify: bool = True, workers: int = 
             raise SiamkitError(f"{path}: a dataset is a folder of identity folders or a .csv file")
         records = _records_from_csv(path)
         root = path.parent
+    elif is_idx_folder(path):
+        records = _records_from_idx(path)
+        root = path
+        verify = False  # decoded from a checked array: nothing to skip
     else:
         records = _records_from_folder(path)
         root = path

@@ -102,6 +102,10 @@ def load_image(source: ImageInput) -> Image.Image:
         return _to_rgb(ImageOps.exif_transpose(source) or source)
     if isinstance(source, np.ndarray):
         return _from_array(source)
+    if isinstance(source, (str, os.PathLike)):
+        packed = _from_idx_file(os.fspath(source))
+        if packed is not None:
+            return packed
     name = _describe(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         stream = io.BytesIO(bytes(source))
@@ -143,6 +147,21 @@ def load_image(source: ImageInput) -> Image.Image:
         # frame lacks its width raises TypeError from ``n_frames`` (found by fuzz_decode.py).
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ImageDecodeError(f"{name}: cannot decode image ({reason})") from None
+
+
+def _from_idx_file(path: str) -> Image.Image | None:
+    """An image stored inside an IDX array (``file#index``, see :mod:`siamkit.data.idx`)."""
+    from siamkit.data.idx import idx_item, load_idx_image
+
+    item = idx_item(path)
+    if item is None:
+        return None
+    try:
+        return _from_array(load_idx_image(*item))
+    except ImageDecodeError:
+        raise
+    except SiamkitError as exc:
+        raise ImageDecodeError(str(exc)) from None
 
 
 def check_image(path: Union[str, os.PathLike]) -> str | None:

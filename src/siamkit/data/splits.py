@@ -35,6 +35,8 @@ class Split:
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     seed: int = 0
     identity_counts: dict[str, int] = field(default_factory=dict)
+    group_counts: dict[str, int] = field(default_factory=dict)
+    groups: dict[str, list[str]] = field(default_factory=dict)  # which groups each split got
 
     def paths(self, name: str) -> list[str]:
         if name not in SPLIT_NAMES:
@@ -54,6 +56,7 @@ class Split:
             "fractions": list(self.fractions),
             "seed": self.seed,
             "identity_counts": self.identity_counts,
+            **({"group_counts": self.group_counts, "groups": self.groups} if self.groups else {}),
             "root": os.path.abspath(root),
             **{name: relative(self.paths(name)) for name in SPLIT_NAMES},
         }
@@ -75,6 +78,8 @@ class Split:
                 fractions=tuple(data["fractions"]),
                 seed=data["seed"],
                 identity_counts=data.get("identity_counts", {}),
+                group_counts=data.get("group_counts", {}),
+                groups=data.get("groups", {}),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SiamkitError(f"{path}: not a readable split.json ({type(exc).__name__}: {exc})") from None
@@ -93,16 +98,53 @@ def parse_fractions(text: str | tuple | list) -> tuple[float, float, float]:
     return values[0], values[1], values[2]
 
 
-def _allocate(count: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
-    """Split ``count`` items so validation and test get at least 2 when asked for any."""
-    n_val = max(2, round(count * fractions[1])) if fractions[1] > 0 else 0
-    n_test = max(2, round(count * fractions[2])) if fractions[2] > 0 else 0
+def _allocate(count: int, fractions: tuple[float, float, float], minimum: int = 2) -> tuple[int, int, int]:
+    """Split ``count`` items so validation and test get at least ``minimum`` when asked for any
+    (2 identities make a negative pair; one group already holds several identities)."""
+    n_val = max(minimum, round(count * fractions[1])) if fractions[1] > 0 else 0
+    n_test = max(minimum, round(count * fractions[2])) if fractions[2] > 0 else 0
     n_train = count - n_val - n_test
     return n_train, n_val, n_test
 
 
+def parse_fold(text: str | None) -> tuple[int, int] | None:
+    """Read ``2/5`` (fold 2 of 5, counted from 1) for k-fold cross-validation by identity."""
+    if text is None or text == "":
+        return None
+    try:
+        number, count = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        raise SiamkitError(f"--fold '{text}': expected FOLD/FOLDS like 2/5") from None
+    if count < 2 or not 1 <= number <= count:
+        raise SiamkitError(f"--fold '{text}': need 2+ folds and 1 <= FOLD <= FOLDS")
+    return number, count
+
+
+def _assign(
+    units: list[str], fractions, rng: np.random.Generator, fold: tuple[int, int] | None, minimum: int = 2
+) -> dict[str, list[str]]:
+    """Shuffle ``units`` (identities or groups) into train / val / test.
+
+    With ``fold`` (i, k) the units are cut into k folds once per seed and fold i is the test set,
+    so the k runs of a cross-validation test every unit exactly once; validation then takes its
+    share of the rest in proportion to the train and validation fractions.
+    """
+    order = [units[i] for i in rng.permutation(len(units))]
+    if fold is None:
+        n_train, n_val, n_test = _allocate(len(order), fractions, minimum)
+        return {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
+    number, count = fold
+    if len(order) < count:
+        raise SiamkitError(f"--fold {number}/{count}: only {len(order)} units to split into {count} folds")
+    folds = np.array_split(np.arange(len(order)), count)
+    test = [order[i] for i in folds[number - 1]]
+    rest = [unit for i, unit in enumerate(order) if i not in set(folds[number - 1].tolist())]
+    n_val = max(minimum, round(len(rest) * fractions[1] / (fractions[0] + fractions[1])))
+    return {"train": rest[n_val:], "val": rest[:n_val], "test": test}
+
+
 def split_by_identity(
-    dataset: ImageDataset, fractions=(0.7, 0.15, 0.15), seed: int = 0
+    dataset: ImageDataset, fractions=(0.7, 0.15, 0.15), seed: int = 0, fold: tuple[int, int] | None = None
 ) -> Split:
     """Open-set split: each identity lands in exactly one of train, val and test.
 
@@ -120,22 +162,106 @@ def split_by_identity(
             len(singles), "y" if len(singles) == 1 else "ies", singles[0],
         )
     rng = np.random.default_rng(seed)
-    order = [usable[i] for i in rng.permutation(len(usable))]
-    n_train, n_val, n_test = _allocate(len(order), fractions)
-    parts = {
-        "train": order[:n_train],
-        "val": order[n_train : n_train + n_val],
-        "test": order[n_train + n_val :],
-    }
+    parts = _assign(usable, fractions, rng, fold)
     for position, label in enumerate(singles[i] for i in rng.permutation(len(singles))):
         parts[SPLIT_NAMES[position % 3]].append(label)
-    counts = {name: sum(1 for label in parts[name] if label in set(usable)) for name in SPLIT_NAMES}
-    _require_usable(counts, fractions, len(usable))
+    return _split_of_identities(dataset, parts, fractions, seed, "open-set", len(usable))
+
+
+def split_by_group(
+    dataset: ImageDataset, fractions=(0.7, 0.15, 0.15), seed: int = 0, fold: tuple[int, int] | None = None
+) -> Split:
+    """Open-set split by whole groups (Omniglot alphabets): no test character shares an alphabet
+    with a training one, the protocol of Lake et al. and Koch et al."""
+    fractions = parse_fractions(fractions)
+    identities = dataset.identities()
+    group_of = {}
+    for label, indices in identities.items():
+        groups = {dataset.records[i].group for i in indices}
+        if len(groups) != 1 or "" in groups:
+            raise SiamkitError(
+                f"identity '{label}': splitting by group needs each identity in one group folder "
+                "(root/group/identity/image); found none or several"
+            )
+        group_of[label] = groups.pop()
+    groups = sorted(set(group_of.values()))
+    if len(groups) < 3:
+        raise SiamkitError(f"split by group: found {len(groups)} group(s); need at least 3 (train, val, test)")
+    by_group = _assign(groups, fractions, np.random.default_rng(seed), fold, minimum=1)
+    parts = {name: [label for label in identities if group_of[label] in set(by_group[name])] for name in SPLIT_NAMES}
+    usable = sum(1 for indices in identities.values() if len(indices) >= 2)
+    split = _split_of_identities(dataset, parts, fractions, seed, "open-set by group", usable)
+    split.group_counts = {name: len(by_group[name]) for name in SPLIT_NAMES}
+    split.groups = {name: sorted(by_group[name]) for name in SPLIT_NAMES}
+    return split
+
+
+def _split_of_identities(dataset: ImageDataset, parts: dict, fractions, seed: int, protocol: str, usable: int) -> Split:
+    identities = dataset.identities()
+    counts = {name: sum(1 for label in parts[name] if len(identities[label]) >= 2) for name in SPLIT_NAMES}
+    _require_usable(counts, fractions, usable)
     paths = {
         name: [dataset.records[i].path for label in parts[name] for i in identities[label]]
         for name in SPLIT_NAMES
     }
-    return Split(**paths, protocol="open-set", fractions=fractions, seed=seed, identity_counts=counts)
+    return Split(**paths, protocol=protocol, fractions=fractions, seed=seed, identity_counts=counts)
+
+
+def split_predefined(dataset: ImageDataset, fractions=(0.7, 0.15, 0.15), seed: int = 0) -> Split:
+    """The dataset's own split (Fashion-MNIST's 60,000/10,000, a CSV ``split`` column).
+
+    Its test part stays the test set, untouched, so results compare with published ones.
+    Without a ``val`` part, validation is carved out of ``train``: by image when the test
+    identities also occur in training (closed-set, as with Fashion-MNIST's 10 classes), by
+    identity otherwise.
+    """
+    fractions = parse_fractions(fractions)
+    tagged = {name: [r for r in dataset.records if r.split == name] for name in SPLIT_NAMES}
+    if not tagged["train"] or not tagged["test"]:
+        raise SiamkitError(
+            f"{dataset.root}: a predefined split needs images marked train and test "
+            f"(found {len(tagged['train'])} train, {len(tagged['test'])} test)"
+        )
+    labels = {name: {r.label for r in tagged[name]} for name in SPLIT_NAMES}
+    closed = bool(labels["test"] & labels["train"])
+    paths = {name: [r.path for r in tagged[name]] for name in SPLIT_NAMES}
+    if not tagged["val"]:
+        pool = ImageDataset(tagged["train"], dataset.root, [])
+        share = (1.0 - fractions[1], fractions[1], 0.0)
+        carved = (split_within_identity if closed else split_by_identity)(pool, share, seed)
+        paths["train"], paths["val"] = carved.train, carved.val
+    label_of = {r.path: r.label for r in dataset.records}
+    counts = {}
+    for name in SPLIT_NAMES:
+        per_label: dict[str, int] = {}
+        for p in paths[name]:
+            per_label[label_of[p]] = per_label.get(label_of[p], 0) + 1
+        counts[name] = sum(1 for c in per_label.values() if c >= 2)
+    _require_usable(counts, fractions, len(dataset.identities()))
+    protocol = "closed-set (the dataset's own test split)" if closed else "open-set (the dataset's own test split)"
+    return Split(**paths, protocol=protocol, fractions=fractions, seed=seed, identity_counts=counts)
+
+
+SPLIT_RULES = ("auto", "identity", "image", "group", "predefined")
+
+
+def make_split(dataset: ImageDataset, rule: str, fractions, seed: int, fold: str | None = None) -> Split:
+    """The split a training run asks for. ``auto`` keeps a dataset's own split when it has one
+    (IDX files, a CSV ``split`` column) and otherwise splits by identity."""
+    if rule not in SPLIT_RULES:
+        raise SiamkitError(f"--split-by '{rule}': choose one of {', '.join(SPLIT_RULES)}")
+    if rule == "auto":
+        rule = "predefined" if any(r.split for r in dataset.records) else "identity"
+    folds = parse_fold(fold)
+    if folds is not None and rule not in ("identity", "group"):
+        raise SiamkitError(f"--fold {fold}: folds split identities or groups; use --split-by identity or group")
+    if rule == "identity":
+        return split_by_identity(dataset, fractions, seed, folds)
+    if rule == "group":
+        return split_by_group(dataset, fractions, seed, folds)
+    if rule == "image":
+        return split_within_identity(dataset, fractions, seed)
+    return split_predefined(dataset, fractions, seed)
 
 
 def split_within_identity(

@@ -131,8 +131,11 @@ def _summary_rows(metrics: dict) -> list[tuple[str, tuple]]:
     for k in (_lookup(metrics, ("retrieval", "recall_at_k")) or {}):
         rows.append((f"Recall@{k}", ("retrieval", "recall_at_k", k)))
     rows.extend(SUMMARY_ROWS[7:9])
-    for ways in (metrics.get("one_shot") or {}):
-        rows.append((f"{ways}-way one-shot accuracy", ("one_shot", ways)))
+    for ways, result in (metrics.get("one_shot") or {}).items():
+        within = " (within group)" if isinstance(result, dict) and result.get("within_group") else ""
+        rows.append((f"{ways}-way one-shot accuracy{within}", ("one_shot", ways)))
+    for ways in (metrics.get("one_shot_across_groups") or {}):
+        rows.append((f"{ways}-way one-shot accuracy (across groups)", ("one_shot_across_groups", ways)))
     rows.extend(SUMMARY_ROWS[9:])
     return rows
 

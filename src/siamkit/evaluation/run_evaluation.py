@@ -66,7 +66,7 @@ def _select(dataset: ImageDataset, split: Split | None, which: str) -> tuple[Ima
         raise SiamkitError(f"--split '{which}': use test or all")
     if split is None or which == "all":
         protocol = {"setting": "open-set" if split is None else split.protocol, "evaluated": "all identities of the dataset"}
-        if split is not None and split.protocol == "open-set":
+        if split is not None and split.protocol.startswith("open-set"):
             protocol["note"] = "includes the identities the model was trained on"
             protocol["setting"] = "mixed (train identities included)"
         val = split.subset(dataset, "val") if split is not None else None
@@ -75,6 +75,7 @@ def _select(dataset: ImageDataset, split: Split | None, which: str) -> tuple[Ima
         "setting": split.protocol,
         "evaluated": "test split",
         **{f"{name}_identities": count for name, count in split.identity_counts.items()},
+        **{f"{name}_groups": count for name, count in split.group_counts.items()},
     }
     return split.subset(dataset, "test"), split.subset(dataset, "val"), protocol
 

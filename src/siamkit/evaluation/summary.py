@@ -50,7 +50,9 @@ def evaluate_embeddings(
     """Verification, retrieval, one-shot and triplet metrics on test embeddings.
 
     Returns ``{"verification": {...}, "retrieval": {...}, "one_shot": {"5": {...}, ...},
-    "triplet_accuracy": float, "skipped": [{"metric", "ways", "reason"}, ...]}``. One-shot
+    "triplet_accuracy": float, "skipped": [{"metric", "ways", "reason"}, ...]}``; with
+    ``within_group`` the one-shot episodes stay inside one group (alphabet) and
+    ``"one_shot_across_groups"`` holds the easier episodes drawn from all groups, for comparison. One-shot
     settings the data cannot support (too few identities) are recorded in ``skipped`` instead
     of failing the whole evaluation. ``verification["roc"]`` holds the ROC curve lists for
     plotting. Every value is a plain float, int, str, list or dict.
@@ -60,25 +62,34 @@ def evaluate_embeddings(
     verification = verification_metrics(distances, same, threshold)
     verification["threshold_rule"] = str(threshold_rule)
 
-    one_shot: dict[str, dict] = {}
     skipped: list[dict] = []
-    for n_ways in ways:
-        try:
-            one_shot[str(int(n_ways))] = one_shot_accuracy(
-                array, label_array, int(n_ways), episodes=episodes, seed=seed,
-                groups=test_groups, within_group=within_group,
-            )
-        except SiamkitError as exc:
-            skipped.append({"metric": "one_shot", "ways": int(n_ways), "reason": str(exc)})
-        else:
-            one_shot[str(int(n_ways))]["within_group"] = bool(within_group)
+    one_shot = _one_shot_all(array, label_array, ways, episodes, seed, test_groups, within_group, skipped)
+    across = {}
+    if within_group:
+        across = _one_shot_all(array, label_array, ways, episodes, seed, None, False, skipped)
 
     return {
         "verification": verification,
         "retrieval": retrieval_metrics(array, label_array),
         "one_shot": one_shot,
+        **({"one_shot_across_groups": across} if within_group else {}),
         "triplet_accuracy": triplet_accuracy(array, label_array, seed=seed),
         "skipped": skipped,
         "test_images": int(len(array)),
         "test_identities": int(len(np.unique(label_array))),
     }
+
+
+def _one_shot_all(array, labels, ways, episodes: int, seed: int, groups, within_group: bool, skipped: list) -> dict:
+    results: dict[str, dict] = {}
+    for n_ways in ways:
+        try:
+            results[str(int(n_ways))] = one_shot_accuracy(
+                array, labels, int(n_ways), episodes=episodes, seed=seed, groups=groups, within_group=within_group,
+            )
+        except SiamkitError as exc:
+            where = " (within group)" if within_group else ""
+            skipped.append({"metric": f"one_shot{where}", "ways": int(n_ways), "reason": str(exc)})
+        else:
+            results[str(int(n_ways))]["within_group"] = bool(within_group)
+    return results

@@ -13,6 +13,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from siamkit.data.splits import SPLIT_RULES, parse_fold
 from siamkit.errors import SiamkitError
 
 LOSSES = ("triplet", "contrastive", "bce", "multi-similarity", "arcface")
@@ -59,6 +60,8 @@ class TrainConfig:
     patience: int = 5
     split: str = "0.7,0.15,0.15"
     closed_set: bool = False
+    split_by: str = "auto"
+    fold: typing.Optional[str] = None
     seed: int = 0
     device: str = "auto"
     workers: int = -1
@@ -85,6 +88,7 @@ class TrainConfig:
         choices = {
             "loss": LOSSES, "miner": MINERS, "sampling": SAMPLINGS, "optimizer": OPTIMIZERS,
             "schedule": SCHEDULES, "device": DEVICES, "threshold_rule": THRESHOLD_RULES,
+            "split_by": SPLIT_RULES,
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -99,6 +103,7 @@ class TrainConfig:
             raise SiamkitError(f"--batch-size {self.batch_size} must be a multiple of --m-per-class {self.m_per_class}")
         if self.sampling == "fixed" and self.loss == "arcface":
             raise SiamkitError("--loss arcface learns from class labels; use --sampling online")
+        parse_fold(self.fold)
         if self.image_size < 32:
             raise SiamkitError(f"--image-size {self.image_size} is too small; use 32 or more")
         return self

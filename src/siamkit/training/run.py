@@ -21,7 +21,7 @@ import yaml
 
 from siamkit.data.dataset import ImageDataset, scan_dataset
 from siamkit.data.preprocessing import Augmentation, Preprocessing
-from siamkit.data.splits import Split, split_by_identity, split_within_identity
+from siamkit.data.splits import Split, make_split
 from siamkit.errors import SiamkitError
 from siamkit.io.atomic import write_text_atomic
 from siamkit.models.backbone import backbone_data_config, check_backbone_name
@@ -85,8 +85,8 @@ def _load_or_make_split(dataset: ImageDataset, run: Path, config: TrainConfig, r
         given.save(split_path, dataset.root)
         log.info("using the given %s split -> %s", given.protocol, split_path)
         return given
-    maker = split_within_identity if config.closed_set else split_by_identity
-    split = maker(dataset, config.split, config.seed)  # seeded: every DDP process gets the same split
+    rule = "image" if config.closed_set else config.split_by
+    split = make_split(dataset, rule, config.split, config.seed, config.fold)  # seeded: same in every DDP process
     if is_primary_process():
         split.save(split_path, dataset.root)
     counts = split.identity_counts
