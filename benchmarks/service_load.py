@@ -84,15 +84,18 @@ def jpeg_bytes(image) -> bytes:
     return buffer.getvalue()
 
 
-def build_model_folder(folder: Path) -> Path:
+def build_model_folder(folder: Path, backbone: str = "tf_efficientnet_lite0", pretrained: str = "auto",
+                       image_size: int = 160, embedding_dim: int = 128, hidden_dim: int = 512) -> Path:
+    """A servable model folder with an untrained head. The defaults are the measured model; the
+    attack and fuzz scripts pass resnet10t, random weights, 32 px: the HTTP path is the same."""
     from siamkit.models.backbone import backbone_data_config
     from siamkit.models.model_folder import ModelConfig, save_model_folder
     from siamkit.models.network import SiameseNetwork
     from siamkit.data.preprocessing import Preprocessing
 
-    network = SiameseNetwork.create("tf_efficientnet_lite0", "auto", embedding_dim=128, hidden_dim=512).eval()
-    preprocessing = Preprocessing.from_timm_config(backbone_data_config(network.backbone), 160)
-    config = ModelConfig(backbone="tf_efficientnet_lite0", preprocessing=preprocessing, embedding_dim=128, hidden_dim=512, threshold=1.0)
+    network = SiameseNetwork.create(backbone, pretrained, embedding_dim=embedding_dim, hidden_dim=hidden_dim).eval()
+    preprocessing = Preprocessing.from_timm_config(backbone_data_config(network.backbone), image_size)
+    config = ModelConfig(backbone=backbone, preprocessing=preprocessing, embedding_dim=embedding_dim, hidden_dim=hidden_dim, threshold=1.0)
     return save_model_folder(folder, config, network.state_dict())
 
 
@@ -146,7 +149,7 @@ class Server:
         url = None
         while url is None:
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("siamkit serve did not start:\n" + "".join(self._drain()))
+                raise SystemExit("siamkit serve did not start:\n" + "".join(self.drain()))
             try:
                 line = self.lines.get(timeout=1)
             except queue.Empty:
@@ -167,7 +170,7 @@ class Server:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def _drain(self) -> list[str]:
+    def drain(self) -> list[str]:
         lines = []
         while not self.lines.empty():
             lines.append(self.lines.get())

@@ -276,3 +276,12 @@ def test_settings_defaults_and_validation():
     for bad in ({"max_upload_mb": 0}, {"max_batch": 0}, {"batch_wait_ms": -1}, {"cors_origins": ("example.org",)}):
         with pytest.raises(SiamkitError):
             ServiceSettings(**bad)
+
+
+def test_an_image_just_over_the_limit_is_named_in_bytes(client, gallery):
+    """Rounded to KB, 262,145 bytes and the 262,144-byte limit would both read "256 KB"."""
+    limit = int(TEST_UPLOAD_MB * 2**20)
+    response = client.post("/v1/compare", files={"image_a": upload(gallery.paths[0]), "image_b": ("b.jpg", b"\0" * (limit + 1), "image/jpeg")})
+    assert response.status_code == 413
+    assert response.json()["detail"] == f"image_b (b.jpg): {limit + 1:,} bytes is over the limit of {limit:,} bytes per image"
+    assert_alive(client)
