@@ -10,7 +10,8 @@ The package follows the data from disk to answers:
 * ``evaluation``  verification, retrieval and one-shot metrics, plots, the HTML report
 * ``inference``   ``SiameseModel``: load a model folder, ``embed``, ``compare``, ``index``,
                   ``search``, ``export_onnx`` (PyTorch or onnxruntime)
-* ``search``      ``GalleryIndex``: FAISS over embeddings, saved in one self-checking file
+* ``search``      ``GalleryIndex``: FAISS over embeddings, saved in one self-checking file;
+                  ``GalleryShard`` / ``merge_shards`` for galleries embedded in parts
 * ``service``     the web service; ``cli`` the ``siamkit`` command, both thin layers over the above
 
 Typical use::
@@ -37,7 +38,12 @@ _EXPORTS = {
     "SiameseModel": "siamkit.inference.siamese_model",
     "Comparison": "siamkit.inference.siamese_model",
     "BoundGalleryIndex": "siamkit.inference.gallery",
+    "ShardSpec": "siamkit.inference.gallery_shards",
+    "list_gallery": "siamkit.inference.gallery_shards",
+    "embed_gallery_shard": "siamkit.inference.gallery_shards",
     "GalleryIndex": "siamkit.search",
+    "GalleryShard": "siamkit.search",
+    "merge_shards": "siamkit.search",
     "INDEX_KINDS": "siamkit.search",
     "content_hash": "siamkit.search",
     "SiameseNetwork": "siamkit.models.network",
@@ -67,10 +73,11 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time names load lazil
     from siamkit.evaluation.run_evaluation import evaluate_model_folder
     from siamkit.evaluation.summary import evaluate_embeddings
     from siamkit.inference.gallery import BoundGalleryIndex
+    from siamkit.inference.gallery_shards import ShardSpec, embed_gallery_shard, list_gallery
     from siamkit.inference.siamese_model import Comparison, SiameseModel
     from siamkit.models.model_folder import ModelConfig, save_model_folder
     from siamkit.models.network import SiameseNetwork
-    from siamkit.search import INDEX_KINDS, GalleryIndex, content_hash
+    from siamkit.search import INDEX_KINDS, GalleryIndex, GalleryShard, content_hash, merge_shards
     from siamkit.training.config import TrainConfig, load_config
     from siamkit.training.pipeline import train_and_evaluate
     from siamkit.training.run import TrainResult, train

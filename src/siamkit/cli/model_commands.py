@@ -1,11 +1,9 @@
-"""``siamkit compare``, ``embed``, ``index``, ``search`` and ``export``: using a trained model.
+"""``siamkit compare``, ``embed``, ``search`` and ``export``: using a trained model.
 
 Each command is a few lines over :class:`SiameseModel` and :class:`GalleryIndex`. Inputs are
 checked (and the model id of an index compared) before anything is written, and every file is
 written atomically, so a bad input ends with one error line and leaves no half-written output.
-
-An index remembers which model folder built it in a small note next to it (``INDEX.model.json``),
-so ``siamkit search`` needs ``--model`` only when the index was moved without its note.
+Building indexes (``siamkit index``, ``merge-index``) lives in ``index_commands``.
 """
 
 from __future__ import annotations
@@ -18,6 +16,8 @@ from typing import List, Optional
 
 import typer
 
+from siamkit.cli import index_commands
+
 log = logging.getLogger("siamkit")
 
 BACKEND_HELP = "auto (onnxruntime when installed) | onnx | torch."
@@ -26,7 +26,7 @@ BACKEND_HELP = "auto (onnxruntime when installed) | onnx | torch."
 def register(app: typer.Typer) -> None:
     app.command("compare")(compare_command)
     app.command("embed")(embed_command)
-    app.command("index")(index_command)
+    index_commands.register(app)
     app.command("search")(search_command)
     app.command("export")(export_command)
 
@@ -78,7 +78,7 @@ def embed_command(
     found = gallery_images(images)
     loaded = _load_model(model, backend)
     embedded = loaded.embed_readable([path for path, _ in found], progress=_progress())
-    _warn_skipped(embedded.errors)
+    index_commands.warn_skipped(embedded.errors)
     if not embedded.positions:
         raise SiamkitError(f"{images}: none of the {len(found)} image(s) could be decoded")
     rows = [found[position] for position in embedded.positions]
@@ -88,12 +88,6 @@ def embed_command(
     else:
         listing = _write_npy(out, embedded.embeddings, rows, loaded)
         typer.echo(f"embedded {len(rows)} images -> {out} (paths and labels: {listing})")
-
-
-def _warn_skipped(errors: dict) -> None:
-    if errors:
-        reasons = list(errors.values())
-        log.warning("skipped %d unreadable image(s): %s", len(reasons), "; ".join(reasons[:5]) + (" ..." if len(reasons) > 5 else ""))
 
 
 def _write_npy(out: Path, embeddings, rows, model) -> Path:
@@ -133,61 +127,12 @@ def _write_parquet(out: Path, embeddings, rows, model) -> None:
         pq.write_table(table, temporary)
 
 
-def index_command(
-    model: Path = typer.Argument(..., help="Model folder."),
-    gallery: Path = typer.Argument(..., help="Folder of gallery images (label = the image's folder)."),
-    out: Path = typer.Option(..., "--out", help="Index file to write."),
-    kind: Optional[str] = typer.Option(None, help="exact (default) | hnsw | ivf."),
-    update: bool = typer.Option(False, "--update", help="If --out exists, embed only new or changed images."),
-    backend: str = typer.Option("auto", help=BACKEND_HELP),
-) -> None:
-    """Build (or with --update, refresh) a search index over a gallery folder."""
-    from siamkit.errors import SiamkitError
-    from siamkit.inference.gallery import build_gallery_index, gallery_images
-    from siamkit.search import INDEX_KINDS, GalleryIndex
-
-    if kind is not None and kind not in INDEX_KINDS:
-        raise SiamkitError(f"--kind {kind}: choose one of {', '.join(INDEX_KINDS)}")
-    if out.is_dir():
-        raise SiamkitError(f"--out {out}: is a folder; give an index file name")
-    images = gallery_images(gallery)  # an empty or missing gallery is reported before torch is even imported
-    from siamkit.models.model_folder import model_identity, read_model_config
-
-    existing = None
-    if update and out.exists():
-        existing = GalleryIndex.load(out)
-        read_model_config(model)  # a clear error for a folder that is not a model, before the id
-        existing.check_model(model_identity(model))  # before loading (and maybe exporting) the model
-    loaded = _load_model(model, backend)
-    index = build_gallery_index(loaded, gallery, kind=kind, existing=existing, progress=_progress(), images=images)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    index.save(out)
-    _remember_model(out, loaded)
-    counts = index.update_counts
-    change = f"embedded {counts['embedded']}, removed {counts['removed']}, unchanged {counts['unchanged']}"
-    typer.echo(f"indexed {len(index)} images ({index.kind}; {change}) -> {out}")
-
-
-def _note_path(index_path: Path) -> Path:
-    return index_path.with_name(index_path.name + ".model.json")
-
-
-def _remember_model(index_path: Path, model) -> None:
-    from siamkit.io.atomic import write_text_atomic
-
-    note = {"model_folder": str(Path(model.folder).resolve()), "model_id": model.model_id}
-    try:
-        write_text_atomic(_note_path(index_path), json.dumps(note, indent=1))
-    except OSError as exc:  # the index itself is complete; searching just needs --model then
-        log.warning("could not note the model folder next to %s (%s); search with --model", index_path, exc)
-
-
 def _model_for(index_path: Path, model: Optional[Path]) -> Path:
     from siamkit.errors import SiamkitError
 
     if model is not None:
         return model
-    note = _note_path(index_path)
+    note = index_commands.note_path(index_path)
     try:
         folder = Path(json.loads(note.read_text(encoding="utf-8"))["model_folder"])
     except (OSError, ValueError, KeyError, TypeError):
