@@ -132,3 +132,32 @@ def test_group_split_and_fold_come_from_the_config(tmp_path):
     train(tmp_path / "data", tmp_path / "run", load_config(None, settings))
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert split["protocol"] == "open-set by group" and split["group_counts"] == {"train": 1, "val": 1, "test": 1}
+
+
+def test_group_batches_draw_each_batch_from_two_groups(tmp_path):
+    from siamkit.data.dataset import scan_dataset
+    from siamkit.data.preprocessing import Preprocessing
+    from siamkit.training.run import _train_loader
+    from tests.conftest import make_identity_images
+
+    for group in range(4):
+        make_identity_images(tmp_path / "data" / f"alphabet_{group}", identities=4, per_identity=4, seed=group)
+    dataset = scan_dataset(tmp_path / "data")
+    config = load_config(None, tiny_train_settings(group_batches=True, batch_size=8, m_per_class=2, workers=0))
+    preprocessing = Preprocessing(image_size=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bilinear")
+    loader = _train_loader(dataset, preprocessing, config)
+    group_of_label = {}
+    for record in dataset.records:
+        group_of_label[record.label] = record.group
+    names = sorted(group_of_label)
+    batches = list(loader)
+    assert len(batches) == 6  # every pair of the 4 groups once: 64 images / 8 per batch / 6 pairs rounds to 1
+    for _, labels, _ in batches:
+        groups = {group_of_label[names[int(label)]] for label in labels}
+        assert len(groups) == 2 and len(labels) == 8
+
+
+def test_group_batches_need_groups(tiny_dataset, tmp_path):
+    settings = tiny_train_settings(group_batches=True, evaluate=False)
+    with pytest.raises(SiamkitError, match="group_batches: needs every training identity inside a group folder"):
+        train(tiny_dataset, tmp_path / "run", load_config(None, settings))

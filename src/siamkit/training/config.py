@@ -47,6 +47,7 @@ class TrainConfig:
     sampling: str = "online"
     miner: str = "all"
     m_per_class: int = 4
+    group_batches: bool = False
     pairs_per_epoch: int = 2000
     batch_size: int = 32
     optimizer: str = "adamw"

@@ -128,11 +128,47 @@ def _train_loader(train: ImageDataset, preprocessing: Preprocessing, config: Tra
             dataset = PairDataset(images, balanced_pairs(labels, config.pairs_per_epoch, config.seed))
         generator = torch.Generator().manual_seed(config.seed)
         return DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True, generator=generator, **common)
+    if config.group_batches:
+        return _group_batch_loader(images, train, config, common)
     m, batch_size = online_batch_shape(len(set(labels)), config.m_per_class, config.batch_size)
     length = max(len(paths), batch_size * 4)
     length -= length % batch_size
     sampler = MPerClassSampler(labels, m=m, batch_size=batch_size, length_before_new_iter=length)
     return DataLoader(images, batch_size=batch_size, sampler=sampler, drop_last=True, **common)
+
+
+def _group_batch_loader(images, train: ImageDataset, config: TrainConfig, common: dict):
+    """Batches drawn from two groups at a time (two Omniglot alphabets, two product categories).
+
+    With M-per-class batches over 20 alphabets, two characters of one alphabet rarely meet in a
+    batch, so the model seldom learns what tells look-alike characters apart, which is exactly
+    what within-alphabet one-shot tests. pytorch-metric-learning's HierarchicalSampler fills half
+    of each batch from each of two groups, ``m_per_class`` images per identity, and walks every
+    pair of groups once per epoch (repeated so an epoch still covers about every image once).
+    """
+    from math import comb
+
+    from pytorch_metric_learning.samplers import HierarchicalSampler
+    from torch.utils.data import DataLoader
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise SiamkitError("group_batches: not supported under torchrun yet; train in one process or use M-per-class batches")
+    groups = [record.group for record in train.records]
+    names = sorted(set(groups))
+    if len(names) < 2 or "" in names:
+        raise SiamkitError(
+            f"group_batches: needs every training identity inside a group folder and 2+ groups; found {len(names)}"
+        )
+    if config.batch_size % (2 * config.m_per_class):
+        raise SiamkitError(f"group_batches: --batch-size {config.batch_size} must be a multiple of 2 x --m-per-class")
+    labels = images.labels
+    group_codes = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+    hierarchy = np.stack([np.asarray(labels), group_codes], axis=1)
+    repeats = max(1, round(len(labels) / config.batch_size / comb(len(names), 2)))
+    sampler = HierarchicalSampler(
+        hierarchy, config.batch_size, config.m_per_class, batches_per_super_tuple=repeats, super_classes_per_batch=2
+    )
+    return DataLoader(images, batch_sampler=sampler, **common)
 
 
 def online_batch_shape(identities: int, m_per_class: int, batch_size: int) -> tuple[int, int]:
