@@ -27,11 +27,11 @@ TEST_UPLOAD_MB = 0.25
 
 
 class LiveServer:
-    """uvicorn serving ``app`` from a background thread on 127.0.0.1:<free port>."""
+    """uvicorn serving ``app`` from a background thread on 127.0.0.1:<free port>; ``config``: more uvicorn settings."""
 
-    def __init__(self, app):
+    def __init__(self, app, **config):
         self.app = app
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **config))
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"

@@ -13,6 +13,10 @@ from typing import List, Optional
 import typer
 
 log = logging.getLogger("siamkit")
+# uvicorn's HTTP protocol with a deadline for request heads. By name: a worker process unpickles
+# its config before it starts answering uvicorn's 5 s health check, and a class would import
+# torch (through siamkit.service) right then: seen as workers killed and restarted in a loop.
+HTTP_PROTOCOL = "siamkit.service.deadlines:HeadDeadlineProtocol"
 
 
 def register(app: typer.Typer) -> None:
@@ -97,7 +101,9 @@ def _serve_in_process(model, index, settings, listener: socket.socket, access_lo
     from siamkit.service.app import create_app
 
     app = create_app(model, index, settings)
-    config = uvicorn.Config(app, log_level="info", access_log=access_log, lifespan="on", timeout_graceful_shutdown=10)
+    config = uvicorn.Config(
+        app, http=HTTP_PROTOCOL, log_level="info", access_log=access_log, lifespan="on", timeout_graceful_shutdown=10
+    )
     uvicorn.Server(config).run(sockets=[listener])
 
 
@@ -121,6 +127,7 @@ def _serve_with_workers(model: Path, index: Optional[Path], backend: str, thread
         factory=True,
         fd=listener.fileno(),
         workers=workers,
+        http=HTTP_PROTOCOL,
         log_level="info",
         access_log=access_log,
         timeout_graceful_shutdown=10,

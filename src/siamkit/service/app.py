@@ -1,7 +1,7 @@
 """The similarity web service: a FastAPI app over one :class:`SiameseModel` and an optional gallery.
 
-Every request goes the same way: multipart upload, size-checked while it arrives
-(``uploads``), decoded and preprocessed in a thread pool, embedded in a micro-batch shared
+Every request goes the same way: multipart upload, checked for size and pace while it arrives
+(``uploads``, ``deadlines``), decoded and preprocessed in a thread pool, embedded in a micro-batch shared
 with concurrent requests (``batching``), then compared or searched. The web page in
 ``static/`` calls the same JSON endpoints as any other client. Nothing a client sends is ever
 used as a file-system path: gallery images are looked up by their index id.
@@ -31,6 +31,7 @@ from siamkit.errors import SiamkitError
 from siamkit.inference.siamese_model import Comparison, SiameseModel, distance_to_similarity
 from siamkit.search import GalleryIndex
 from siamkit.service.batching import DirectEmbedder, MicroBatcher
+from siamkit.service.deadlines import BODY_TIMEOUT_S, BodyDeadline
 from siamkit.service.uploads import FORM_OVERHEAD_BYTES, RequestSizeLimit, UploadTooLarge, decode_upload, read_upload, upload_name
 from siamkit.version import __version__
 
@@ -59,6 +60,7 @@ class ServiceSettings:
     max_batch: int = 32
     decode_threads: int = 0  # 0: min(4, cores), at least 2
     model_workers: int = 0  # concurrent model calls; 0: cores / PyTorch threads per call
+    body_timeout_s: float = BODY_TIMEOUT_S  # plus 1 s per 500 bytes received (see deadlines)
 
     def __post_init__(self) -> None:
         if not self.max_upload_mb > 0:
@@ -67,6 +69,8 @@ class ServiceSettings:
             raise SiamkitError(f"--batch-wait-ms must be 0 or more, got {self.batch_wait_ms}")
         if self.max_batch < 1:
             raise SiamkitError(f"--max-batch must be at least 1, got {self.max_batch}")
+        if not self.body_timeout_s > 0:
+            raise SiamkitError(f"body_timeout_s must be positive, got {self.body_timeout_s}")
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise SiamkitError(f"--cors-origin {origin!r}: give an origin such as https://example.org, or *")
@@ -374,6 +378,7 @@ def create_app(model: SiameseModel, index: GalleryIndex | None = None, settings:
 
     note = f"images up to {settings.max_upload_mb:g} MB each"
     app.add_middleware(RequestSizeLimit, limits=body_limits(settings), note=note)
+    app.add_middleware(BodyDeadline, timeout_s=settings.body_timeout_s)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
