@@ -81,6 +81,19 @@ def test_a_stalled_body_gets_408_and_the_connection_is_closed(impatient, compare
     assert DEADLINE_S <= took < DEADLINE_S + 200 / 500 + 2
 
 
+def test_a_pause_longer_than_the_timeout_is_not_excused_by_bytes_sent_before(impatient, compare_form):
+    """5000 bytes earn 10 s more for the whole body, not a 10 s pause."""
+    content_type, body = compare_form
+    assert len(body) > 5000
+    with connect(impatient) as sock:
+        started = time.monotonic()
+        sock.sendall(compare_head(content_type, len(body)) + body[:5000])
+        answer = read_until_closed(sock)
+        took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert DEADLINE_S <= took < DEADLINE_S + 2
+
+
 def test_a_body_trickled_below_the_minimum_rate_gets_408(impatient, compare_form):
     content_type, body = compare_form
     with connect(impatient) as sock:

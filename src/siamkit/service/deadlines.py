@@ -9,9 +9,10 @@ still open when the run ended). Two deadlines, after Apache's mod_reqtimeout, cu
 without troubling any real client:
 
 * :class:`BodyDeadline` (ASGI middleware): the body must arrive within ``timeout_s`` plus one
-  second per ``min_rate`` bytes received so far; otherwise 408, and the connection is closed.
-  A phone on a poor link sends tens of KB a second; a client below 500 bytes a second is not
-  uploading a photo.
+  second per ``min_rate`` bytes received so far, with no pause longer than ``timeout_s``;
+  otherwise 408, and the connection is closed. A phone on a poor link sends tens of KB a
+  second; a client below 500 bytes a second is not uploading a photo. (Without the cap on
+  pauses, a client that sent 25 KB and stopped would be waited for 70 s.)
 * :class:`HeadDeadlineProtocol` (uvicorn's HTTP protocol, h11 or httptools): a request head
   must be complete within :data:`HEAD_TIMEOUT_S` of the connection opening or of the previous
   answer; otherwise the connection is closed (there is no request yet to answer).
@@ -64,12 +65,13 @@ class BodyDeadline:
             if body_done:  # after the body, receive() only reports a disconnect: the app's business
                 return await receive()
             allowed = self.timeout_s + received / self.min_rate
+            wait = min(started + allowed - loop.time(), self.timeout_s)
             try:
-                message = await asyncio.wait_for(receive(), started + allowed - loop.time())
+                message = await asyncio.wait_for(receive(), wait)
             except asyncio.TimeoutError:
                 raise RequestTimeout(
                     f"request body too slow: {received} bytes in {loop.time() - started:.0f} s; send it within "
-                    f"{self.timeout_s:g} s plus 1 s per {self.min_rate:g} bytes"
+                    f"{self.timeout_s:g} s plus 1 s per {self.min_rate:g} bytes, pausing no longer than {self.timeout_s:g} s"
                 ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
