@@ -86,7 +86,7 @@ class GalleryListing:
 def list_gallery(folder: str | os.PathLike) -> GalleryListing:
     root = os.path.abspath(folder)
     if os.path.exists(root) and not os.path.isdir(root):
-        raise SiamkitError(f"{folder}: sharded indexing needs a gallery folder, not a file")
+        raise SiamkitError(f"{folder}: give a gallery folder (label = each image's folder), not a file")
     images = gallery_images(root)
     relative = [Path(path).relative_to(root).as_posix() for path, _ in images]
     digest = hashlib.sha256()
