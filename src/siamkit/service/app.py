@@ -38,6 +38,12 @@ from siamkit.version import __version__
 STATIC_FOLDER = Path(__file__).parent / "static"
 MAX_K = 100
 MAX_EMBED_IMAGES = 16
+# Images over this many pixels decode one at a time in a lane of their own. A PNG of a few KB
+# can claim 88 megapixels (under the decoder's limit): seconds of CPU and 0.3-1.5 GB to decode.
+# Two clients sending those through the shared decode threads took valid compares from 130 ms
+# to 1-10 s (p50) and the server to 2.6-5.6 GB (benchmarks/service_attack.py, pixel flood).
+# 16 MP lets a 12 MP phone photo through the shared threads.
+LARGE_IMAGE_PIXELS = 16_000_000
 ENVIRONMENT_VARIABLE = "SIAMKIT_SERVE_CONFIG"
 # Gallery files a browser shows as they are; anything else (TIFF, PGM, ...) is sent as PNG.
 WEB_IMAGE_TYPES = {
@@ -155,6 +161,7 @@ class ServiceState:
             self.embedder = DirectEmbedder(embed, workers)
         self.decode_threads = self.settings.decode_threads or max(2, min(4, cores))
         self.decode_pool = ThreadPoolExecutor(max_workers=self.decode_threads, thread_name_prefix="siamkit-decode", initializer=_one_torch_thread)
+        self.large_image_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="siamkit-decode-large", initializer=_one_torch_thread)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -170,18 +177,21 @@ class ServiceState:
     async def stop(self) -> None:
         await self.embedder.stop()
         self.decode_pool.shutdown(wait=True)
+        self.large_image_pool.shutdown(wait=True)
 
     async def embed_uploads(self, uploads: list[tuple[str, UploadFile]]) -> np.ndarray:
         limit = self.settings.max_upload_bytes
         contents = [await read_upload(upload, name, limit) for name, upload in uploads]
-        loop = asyncio.get_running_loop()
-        tensors = await asyncio.gather(
-            *(
-                loop.run_in_executor(self.decode_pool, decode_upload, data, name, upload_name(upload), self.transform)
-                for data, (name, upload) in zip(contents, uploads)
-            )
-        )
+        tensors = await asyncio.gather(*(self.decode(data, name, upload_name(upload)) for data, (name, upload) in zip(contents, uploads)))
         return await self.embedder.embed(torch.stack(tensors))
+
+    async def decode(self, data: bytes, field: str, filename: str) -> torch.Tensor:
+        """Decode in the shared threads, or in the one-at-a-time lane if the image is large."""
+        loop = asyncio.get_running_loop()
+        tensor = await loop.run_in_executor(self.decode_pool, decode_upload, data, field, filename, self.transform, LARGE_IMAGE_PIXELS)
+        if tensor is None:
+            tensor = await loop.run_in_executor(self.large_image_pool, decode_upload, data, field, filename, self.transform)
+        return tensor
 
     def gallery_file(self, item_id: str) -> Path | None:
         """The file of a gallery item, found only through the index; None for anything else."""

@@ -10,10 +10,13 @@ that expands into billions of pixels) before allocating them.
 
 from __future__ import annotations
 
+import io
+import warnings
 from typing import Callable, Mapping
 
 import torch
 from fastapi import HTTPException, UploadFile
+from PIL import Image
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -124,8 +127,14 @@ async def read_upload(upload: UploadFile, field: str, max_bytes: int) -> bytes:
     return data
 
 
-def decode_upload(data: bytes, field: str, filename: str, transform: Callable) -> torch.Tensor:
-    """Decode and preprocess one image (runs in a worker thread); 415 with the reason if not."""
+def decode_upload(data: bytes, field: str, filename: str, transform: Callable, max_pixels: int | None = None) -> torch.Tensor | None:
+    """Decode and preprocess one image (runs in a worker thread); 415 with the reason if not.
+
+    None, without decoding, if the header claims more than ``max_pixels``: the caller decodes
+    such images in a lane of their own (see ``ServiceState``).
+    """
+    if max_pixels is not None and header_pixels(data) > max_pixels:
+        return None
     try:
         image = load_image(data)
     except ImageDecodeError as exc:
@@ -135,6 +144,18 @@ def decode_upload(data: bytes, field: str, filename: str, transform: Callable) -
             reason = reason.split(": ", 1)[-1]
         raise UnsupportedImage(f"{field} ({filename}): {reason}") from None
     return transform(image)
+
+
+def header_pixels(data: bytes) -> int:
+    """Width x height from the image header alone (Pillow opens lazily); 0 if there is none."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Exception:  # noqa: BLE001 - not an image: decode_upload says why
+        return 0
+    return width * height
 
 
 def upload_name(upload: UploadFile) -> str:
