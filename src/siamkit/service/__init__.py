@@ -2,7 +2,8 @@
 
 ``create_app(model, index, settings)`` returns the FastAPI app; ``app`` holds the endpoints,
 ``batching`` the micro-batcher that shares forward passes between concurrent requests,
-``uploads`` the size limits and image decoding, ``static/`` the page.
+``uploads`` the size limits and image decoding, ``deadlines`` the time limits for slow clients,
+``static/`` the page.
 """
 
 from siamkit.service.app import ServiceSettings, create_app
