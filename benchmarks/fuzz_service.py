@@ -94,6 +94,7 @@ class Case:
     def reproducer(self) -> str:
         lines = [
             "import httpx",
+            'URL = "http://127.0.0.1:8000"  # a running siamkit serve MODEL --index INDEX --max-upload-mb 0.25',
             f"body = bytes.fromhex({self.body.hex()!r})" if len(self.body) <= 4096 else f"body = {len(self.body)} bytes (see the .bin file)",
             f"httpx.request({self.method!r}, URL + {self.path!r}, headers={self.headers!r}, content=body)",
         ]
@@ -259,8 +260,10 @@ def check_answer(case: Case, status: int, content_type: str, body: bytes) -> str
         return f"server error {status}: {body[:300]!r}"
     if 400 <= status < 500 and case.method != "HEAD":
         try:
-            detail = json.loads(body)["detail"]
+            detail = json.loads(body)["detail"] if content_type.startswith("application/json") else None
         except (ValueError, KeyError, TypeError):
+            detail = None
+        if detail is None:
             return f"{status} without a JSON detail: {body[:300]!r}"
         if isinstance(detail, str) and (not detail.strip() or "\n" in detail):
             return f"{status} whose detail is not one line: {detail[:300]!r}"
