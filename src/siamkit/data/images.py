@@ -63,11 +63,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "RGB":
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
+        # float32 and in place: an 88-megapixel 16-bit scan would need 2.3 GB in float64 copies.
+        array = np.array(image, dtype=np.float32)
         low, high = float(array.min()), float(array.max())
-        scale = 255.0 / (high - low) if high > low else 0.0
-        array = ((array - low) * scale).round().astype(np.uint8)
-        return Image.fromarray(array, mode="L").convert("RGB")
+        array -= low
+        array *= np.float32(255.0 / (high - low) if high > low else 0.0)
+        np.rint(array, out=array)
+        return Image.fromarray(array.astype(np.uint8), mode="L").convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Composite transparent pixels on white: black-on-transparent drawings stay visible.
         rgba = image.convert("RGBA")
