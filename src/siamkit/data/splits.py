@@ -230,13 +230,7 @@ def split_predefined(dataset: ImageDataset, fractions=(0.7, 0.15, 0.15), seed: i
         share = (1.0 - fractions[1], fractions[1], 0.0)
         carved = (split_within_identity if closed else split_by_identity)(pool, share, seed)
         paths["train"], paths["val"] = carved.train, carved.val
-    label_of = {r.path: r.label for r in dataset.records}
-    counts = {}
-    for name in SPLIT_NAMES:
-        per_label: dict[str, int] = {}
-        for p in paths[name]:
-            per_label[label_of[p]] = per_label.get(label_of[p], 0) + 1
-        counts[name] = sum(1 for c in per_label.values() if c >= 2)
+    counts = _identities_with_pairs(dataset, paths)
     _require_usable(counts, fractions, len(dataset.identities()))
     protocol = "closed-set (the dataset's own test split)" if closed else "open-set (the dataset's own test split)"
     return Split(**paths, protocol=protocol, fractions=fractions, seed=seed, identity_counts=counts)
@@ -281,15 +275,21 @@ def split_within_identity(
             SPLIT_NAMES, (shuffled[:n_train], shuffled[n_train : n_train + n_val], shuffled[n_train + n_val :])
         ):
             paths[name].extend(dataset.records[i].path for i in chunk)
-    labels_by_path = {r.path: r.label for r in dataset.records}
+    counts = _identities_with_pairs(dataset, paths)
+    _require_usable(counts, fractions, len(dataset.identities()))
+    return Split(**paths, protocol="closed-set", fractions=fractions, seed=seed, identity_counts=counts)
+
+
+def _identities_with_pairs(dataset: ImageDataset, paths: dict[str, list[str]]) -> dict[str, int]:
+    """Per split, how many identities have 2+ images there (the ones that make positive pairs)."""
+    label_of = {r.path: r.label for r in dataset.records}
     counts = {}
     for name in SPLIT_NAMES:
         per_label: dict[str, int] = {}
-        for p in paths[name]:
-            per_label[labels_by_path[p]] = per_label.get(labels_by_path[p], 0) + 1
-        counts[name] = sum(1 for c in per_label.values() if c >= 2)
-    _require_usable(counts, fractions, len(dataset.identities()))
-    return Split(**paths, protocol="closed-set", fractions=fractions, seed=seed, identity_counts=counts)
+        for path in paths[name]:
+            per_label[label_of[path]] = per_label.get(label_of[path], 0) + 1
+        counts[name] = sum(1 for count in per_label.values() if count >= 2)
+    return counts
 
 
 def _require_usable(counts: dict[str, int], fractions, total: int) -> None:
