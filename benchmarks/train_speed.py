@@ -42,7 +42,12 @@ and a step that waited seconds for a core does not decide the comparison. Result
 docs/benchmarks.json under "train_speed" and docs/benchmarks.md is re-rendered (``--no-save``
 leaves both alone).
 
+On cores that other jobs share, PyTorch's default of one thread per core left the training
+steps (of both loops alike) 1.5-5x slower than one thread, and the comparison swung by tens of
+percent from run to run; ``--threads 1`` gives a steadier ratio there.
+
     .venv/bin/python benchmarks/train_speed.py      # ~4 minutes on 2 idle cores, 10+ on busy ones
+    .venv/bin/python benchmarks/train_speed.py --threads 1
     .venv/bin/python benchmarks/train_speed.py --rounds 5 --steps 10 --image-size 224 --all-formats
 """
 
@@ -253,10 +258,13 @@ def git_commit() -> str:
 
 def markdown(entry: dict) -> list[str]:
     setup, hw, rates, ratios = entry["setup"], entry["hardware"], entry["images_per_second"], entry["ratios"]
+    threads = f"{hw['torch_threads']} thread(s)"
+    if hw.get("torch_default_threads", hw["torch_threads"]) != hw["torch_threads"]:
+        threads += f" (`--threads {hw['torch_threads']}`; its default here is {hw['torch_default_threads']})"
     lines = [
         "## Training speed", "",
         f"Written by `benchmarks/train_speed.py`; {entry['date']}, commit {entry['commit']}, {hw['cores']} cores ({hw['cpu']}), "
-        f"{hw['gpu'] or 'no GPU'} (CPU training), torch {hw['torch']} with {hw['torch_threads']} threads; load average "
+        f"{hw['gpu'] or 'no GPU'} (CPU training), torch {hw['torch']} with {threads}; load average "
         f"{entry['load_average'][0]:.1f} before, {entry['load_average'][1]:.1f} after.",
         "",
         f"{setup['backbone']} + siamkit's head (last {setup['trainable_stages']} stages trained, frozen BatchNorm statistics), "
@@ -313,6 +321,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     import torch
 
+    default_threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
@@ -322,6 +331,7 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     entry["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    entry["hardware"]["torch_default_threads"] = default_threads
     entry["markdown"] = markdown(entry)
     print(f"load average {entry['load_average'][0]:.2f} before, {entry['load_average'][1]:.2f} after")
     if not args.no_save:
