@@ -135,7 +135,29 @@ def git_commit() -> str:
         return "unknown"
 
 
-def run_once(recipe: Recipe, out: Path, overrides: dict) -> dict:
+def evaluate_finished_training(data: Path, out: Path, config):
+    """Evaluate a run whose training finished but whose evaluation did not (it crashed, or a
+    metric was fixed since), exactly as ``train_and_evaluate`` would have; the training time
+    is read from the run folder's file times (config.yaml written at the start, the model
+    folder at the end)."""
+    from types import SimpleNamespace
+
+    from siamkit.evaluation.run_evaluation import evaluate_model_folder
+
+    model_config = json.loads((out / "model" / "config.json").read_text())
+    evaluation = evaluate_model_folder(
+        out / "model", data, out, split="test", ways=config.ways, episodes=config.episodes,
+        within_group=config.within_group, seed=config.seed, history=out / "history.csv", strict_ways=False,
+    )
+    train_seconds = (out / "model" / "config.json").stat().st_mtime - (out / "config.yaml").stat().st_mtime
+    training = model_config.get("training", {})
+    return SimpleNamespace(
+        metrics_path=evaluation.metrics_path, best_val_roc_auc=training.get("best_val_roc_auc"),
+        epochs=training.get("epochs"), seconds=train_seconds,
+    )
+
+
+def run_once(recipe: Recipe, out: Path, overrides: dict, reuse_trained: bool = False) -> dict:
     """Train and evaluate one configuration; the numbers that go into the table."""
     from siamkit.training.config import load_config
     from siamkit.training.pipeline import train_and_evaluate
@@ -143,8 +165,13 @@ def run_once(recipe: Recipe, out: Path, overrides: dict) -> dict:
     config = load_config(ROOT / recipe.config, {**recipe.overrides, **overrides})
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    result = train_and_evaluate(recipe.data, out, config)
-    seconds = time.perf_counter() - started
+    reused = reuse_trained and (out / "model" / "config.json").is_file()
+    if reused:
+        result = evaluate_finished_training(recipe.data, out, config)
+        seconds = result.seconds + time.perf_counter() - started
+    else:
+        result = train_and_evaluate(recipe.data, out, config)
+        seconds = time.perf_counter() - started
     metrics = json.loads(Path(result.metrics_path).read_text())
     row = {
         "primary": lookup(metrics, recipe.primary),
@@ -157,6 +184,7 @@ def run_once(recipe: Recipe, out: Path, overrides: dict) -> dict:
         "test_identities": metrics.get("test_identities"),
         "test_images": metrics.get("test_images"),
         "run_folder": str(out),
+        "evaluated_after_training_in_a_separate_process": bool(reused),
     }
     for name, path in METRICS.items():
         row[name] = lookup(metrics, path)
@@ -176,13 +204,12 @@ def mean_and_spread(rows: list[dict], key: str) -> dict | None:
             "min": float(np.min(values)), "max": float(np.max(values)), "n": len(values)}
 
 
-def run_recipe(recipe: Recipe, workdir: Path) -> dict:
-    started = time.perf_counter()
+def run_recipe(recipe: Recipe, workdir: Path, reuse_trained: bool = False) -> dict:
     if recipe.folds:
-        runs = [run_once(recipe, workdir / recipe.name / f"fold-{i}", {"split_by": "identity", "fold": f"{i}/{recipe.folds}"})
+        runs = [run_once(recipe, workdir / recipe.name / f"fold-{i}", {"split_by": "identity", "fold": f"{i}/{recipe.folds}"}, reuse_trained)
                 for i in range(1, recipe.folds + 1)]
     else:
-        runs = [run_once(recipe, workdir / recipe.name, {})]
+        runs = [run_once(recipe, workdir / recipe.name, {}, reuse_trained)]
     keys = ["primary", "baseline_primary", "best_val_roc_auc", "wall_seconds", *METRICS, *(f"baseline_{m}" for m in METRICS)]
     summary = {key: mean_and_spread(runs, key) for key in keys}
     value, baseline = summary["primary"]["mean"], summary["baseline_primary"]["mean"]
@@ -194,7 +221,7 @@ def run_recipe(recipe: Recipe, workdir: Path) -> dict:
         "value": value, "baseline": baseline, "goal": recipe.goal, "goal_met": bool(met),
         "beats_untrained_backbone": bool(beats), "reference": recipe.reference,
         "folds": recipe.folds, "summary": summary, "runs": runs,
-        "total_wall_seconds": round(time.perf_counter() - started, 1),
+        "total_wall_seconds": round(sum(run["wall_seconds"] for run in runs), 1),
         "hardware": hardware(), "commit": git_commit(), "date": time.strftime("%Y-%m-%d"),
     }
 
@@ -241,6 +268,8 @@ def main() -> int:
     parser.add_argument("--all", action="store_true", help="every recipe and the seeds' side-by-side")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/siamkit-quality"))
     parser.add_argument("--render", action="store_true", help="only rewrite docs/benchmarks.md from the JSON")
+    parser.add_argument("--reuse-trained", action="store_true",
+                        help="where a run folder already holds a trained model, evaluate it instead of training again")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     if args.render:
@@ -257,7 +286,7 @@ def main() -> int:
         if not missing.exists():
             print(f"{name}: dataset {missing} not found, skipped", file=sys.stderr)
             continue
-        entry = run_seed_approaches(args.workdir) if name == "seeds" else run_recipe(RECIPES[name], args.workdir)
+        entry = run_seed_approaches(args.workdir) if name == "seeds" else run_recipe(RECIPES[name], args.workdir, args.reuse_trained)
         save(name, entry)  # after every recipe: hours of work are not lost to a later crash
     return 0
 

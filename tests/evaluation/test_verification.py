@@ -103,3 +103,15 @@ def test_metrics_are_json_serialisable():
     result = verification_metrics(DISTANCES, SAME, threshold=0.45)
     json.dumps(result, allow_nan=False)
     assert len(result["roc"]["fpr"]) == len(result["roc"]["tpr"]) >= 2
+
+
+def test_pair_distances_in_chunks_match_the_direct_formula(monkeypatch):
+    from siamkit.evaluation import verification
+
+    monkeypatch.setattr(verification, "_PAIRS_PER_CHUNK", 7)
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(20, 5))
+    idx_a, idx_b = rng.integers(0, 20, size=50), rng.integers(0, 20, size=50)
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    expected = np.linalg.norm(unit[idx_a] - unit[idx_b], axis=1)
+    assert np.allclose(verification.pair_distances(embeddings, idx_a, idx_b), expected, atol=1e-6)
