@@ -100,6 +100,9 @@ def _details(entry: dict) -> list[str]:
                   f"{run['test_identities']} test identities, {run['test_images']} test images; "
                   f"wall {_minutes(run['wall_seconds'])} (load average {run['load_average'][0]:.1f} before, "
                   f"{run['load_average'][1]:.1f} after).", ""]
+        if run.get("evaluated_after_training_in_a_separate_process"):
+            lines[-2] += (" The evaluation ran again in a second process (`--reuse-trained`) after the first was "
+                          "killed for memory; training time is taken from the run folder's file times.")
     return lines
 
 
