@@ -66,3 +66,8 @@ def test_online_batches_take_more_images_per_identity_when_identities_are_few():
 def test_split_rule_and_fold_are_checked(overrides, message):
     with pytest.raises(SiamkitError, match=message):
         load_config(None, overrides)
+
+
+def test_group_batches_need_a_batch_of_two_groups_before_any_scan():
+    with pytest.raises(SiamkitError, match="group_batches: --batch-size 12 must be a multiple of 2 x --m-per-class"):
+        load_config(None, {"group_batches": True, "batch_size": 12, "m_per_class": 4})

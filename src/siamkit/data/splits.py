@@ -137,8 +137,9 @@ def _assign(
     if len(order) < count:
         raise SiamkitError(f"--fold {number}/{count}: only {len(order)} units to split into {count} folds")
     folds = np.array_split(np.arange(len(order)), count)
-    test = [order[i] for i in folds[number - 1]]
-    rest = [unit for i, unit in enumerate(order) if i not in set(folds[number - 1].tolist())]
+    tested = set(folds[number - 1].tolist())
+    test = [order[i] for i in sorted(tested)]
+    rest = [unit for i, unit in enumerate(order) if i not in tested]
     n_val = max(minimum, round(len(rest) * fractions[1] / (fractions[0] + fractions[1])))
     return {"train": rest[n_val:], "val": rest[:n_val], "test": test}
 
@@ -165,7 +166,7 @@ def split_by_identity(
     parts = _assign(usable, fractions, rng, fold)
     for position, label in enumerate(singles[i] for i in rng.permutation(len(singles))):
         parts[SPLIT_NAMES[position % 3]].append(label)
-    return _split_of_identities(dataset, parts, fractions, seed, "open-set", len(usable))
+    return _split_of_identities(dataset, identities, parts, fractions, seed, "open-set", len(usable))
 
 
 def split_by_group(
@@ -188,16 +189,18 @@ def split_by_group(
     if len(groups) < 3:
         raise SiamkitError(f"split by group: found {len(groups)} group(s); need at least 3 (train, val, test)")
     by_group = _assign(groups, fractions, np.random.default_rng(seed), fold, minimum=1)
-    parts = {name: [label for label in identities if group_of[label] in set(by_group[name])] for name in SPLIT_NAMES}
+    split_of_group = {group: name for name in SPLIT_NAMES for group in by_group[name]}
+    parts = {name: [label for label in identities if split_of_group[group_of[label]] == name] for name in SPLIT_NAMES}
     usable = sum(1 for indices in identities.values() if len(indices) >= 2)
-    split = _split_of_identities(dataset, parts, fractions, seed, "open-set by group", usable)
+    split = _split_of_identities(dataset, identities, parts, fractions, seed, "open-set by group", usable)
     split.group_counts = {name: len(by_group[name]) for name in SPLIT_NAMES}
     split.groups = {name: sorted(by_group[name]) for name in SPLIT_NAMES}
     return split
 
 
-def _split_of_identities(dataset: ImageDataset, parts: dict, fractions, seed: int, protocol: str, usable: int) -> Split:
-    identities = dataset.identities()
+def _split_of_identities(
+    dataset: ImageDataset, identities: dict[str, list[int]], parts: dict, fractions, seed: int, protocol: str, usable: int
+) -> Split:
     counts = {name: sum(1 for label in parts[name] if len(identities[label]) >= 2) for name in SPLIT_NAMES}
     _require_usable(counts, fractions, usable)
     paths = {

@@ -102,6 +102,8 @@ class TrainConfig:
             raise SiamkitError(f"--lr must be positive, got {self.lr}")
         if self.batch_size % self.m_per_class:
             raise SiamkitError(f"--batch-size {self.batch_size} must be a multiple of --m-per-class {self.m_per_class}")
+        if self.group_batches and self.batch_size % (2 * self.m_per_class):
+            raise SiamkitError(f"group_batches: --batch-size {self.batch_size} must be a multiple of 2 x --m-per-class")
         if self.sampling == "fixed" and self.loss == "arcface":
             raise SiamkitError("--loss arcface learns from class labels; use --sampling online")
         parse_fold(self.fold)

@@ -153,16 +153,13 @@ def _group_batch_loader(images, train: ImageDataset, config: TrainConfig, common
 
     if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
         raise SiamkitError("group_batches: not supported under torchrun yet; train in one process or use M-per-class batches")
-    groups = [record.group for record in train.records]
-    names = sorted(set(groups))
+    names, group_codes = np.unique(np.asarray([record.group for record in train.records]), return_inverse=True)
     if len(names) < 2 or "" in names:
         raise SiamkitError(
             f"group_batches: needs every training identity inside a group folder and 2+ groups; found {len(names)}"
         )
-    if config.batch_size % (2 * config.m_per_class):
-        raise SiamkitError(f"group_batches: --batch-size {config.batch_size} must be a multiple of 2 x --m-per-class")
     labels = images.labels
-    group_codes = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+    group_codes = group_codes.reshape(-1)
     hierarchy = np.stack([np.asarray(labels), group_codes], axis=1)
     repeats = max(1, round(len(labels) / config.batch_size / comb(len(names), 2)))
     sampler = HierarchicalSampler(
