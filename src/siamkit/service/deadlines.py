@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+from siamkit.service.refusals import call_answering_refusals
 
 BODY_TIMEOUT_S = 20.0
 MIN_BODY_RATE = 500  # bytes a second
@@ -58,7 +59,6 @@ class BodyDeadline:
         started = loop.time()
         received = 0
         body_done = False
-        response_started = False
 
         async def timed_receive() -> Message:
             nonlocal received, body_done
@@ -80,17 +80,7 @@ class BodyDeadline:
                 body_done = True
             return message
 
-        async def watched_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, watched_send)
-        except RequestTimeout as exc:  # raised somewhere that does not turn HTTPExceptions into responses
-            if response_started:
-                raise
-            await JSONResponse({"detail": exc.detail}, status_code=408, headers=exc.headers)(scope, receive, send)
+        await call_answering_refusals(self.app, scope, receive, send, timed_receive, RequestTimeout)
 
 
 class HeadDeadlineProtocol(AutoHTTPProtocol):

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siamkit.data.images import ImageDecodeError, load_image
+from siamkit.service.refusals import call_answering_refusals
 
 # Room for multipart boundaries, part headers and small form fields (k) next to the images.
 FORM_OVERHEAD_BYTES = 64 * 1024
@@ -78,7 +79,6 @@ class RequestSizeLimit:
             await _send_413(scope, receive, send, detail)
             return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -89,17 +89,7 @@ class RequestSizeLimit:
                     raise UploadTooLarge(f"request body is over the {describe_bytes(limit)} this endpoint accepts{self.note}")
             return message
 
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, watched_send)
-        except UploadTooLarge as exc:  # raised somewhere that does not turn HTTPExceptions into responses
-            if started:
-                raise
-            await _send_413(scope, receive, send, exc.detail)
+        await call_answering_refusals(self.app, scope, receive, send, limited_receive, UploadTooLarge)
 
     def limit_for(self, path: str) -> int:
         # endswith: behind a proxy the path may carry a prefix (root_path).
