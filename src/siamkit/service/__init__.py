@@ -3,6 +3,7 @@
 ``create_app(model, index, settings)`` returns the FastAPI app; ``app`` holds the endpoints,
 ``batching`` the micro-batcher that shares forward passes between concurrent requests,
 ``uploads`` the size limits and image decoding, ``deadlines`` the time limits for slow clients,
+``refusals`` how both answer when their refusal escapes the app,
 ``static/`` the page.
 """
 
