@@ -142,13 +142,10 @@ def evaluate_finished_training(data: Path, out: Path, config):
     folder at the end)."""
     from types import SimpleNamespace
 
-    from siamkit.evaluation.run_evaluation import evaluate_model_folder
+    from siamkit.training.pipeline import evaluate_run
 
     model_config = json.loads((out / "model" / "config.json").read_text())
-    evaluation = evaluate_model_folder(
-        out / "model", data, out, split="test", ways=config.ways, episodes=config.episodes,
-        within_group=config.within_group, seed=config.seed, history=out / "history.csv", strict_ways=False,
-    )
+    evaluation = evaluate_run(data, out, config)
     train_seconds = (out / "model" / "config.json").stat().st_mtime - (out / "config.yaml").stat().st_mtime
     training = model_config.get("training", {})
     return SimpleNamespace(

@@ -18,20 +18,26 @@ def train_and_evaluate(
     result = train(data, out, config, resume=resume, split=split)
     if not config.evaluate or not result.primary or not result.model_folder.is_dir():
         return result
+    evaluation = evaluate_run(data, result.run_folder, config)
+    result.metrics_path = evaluation.metrics_path
+    result.report_path = evaluation.report_path
+    return result
+
+
+def evaluate_run(data: str | os.PathLike, run_folder: str | os.PathLike, config: TrainConfig):
+    """Measure a run folder's model on its test identities, as the end of training does."""
     from siamkit.evaluation.run_evaluation import evaluate_model_folder
 
-    evaluation = evaluate_model_folder(
-        result.model_folder,
+    run_folder = Path(run_folder)
+    return evaluate_model_folder(
+        run_folder / "model",
         data,
-        result.run_folder,
+        run_folder,
         split="test",
         ways=config.ways,
         episodes=config.episodes,
         within_group=config.within_group,
         seed=config.seed,
-        history=result.run_folder / "history.csv",
+        history=run_folder / "history.csv",
         strict_ways=False,
     )
-    result.metrics_path = evaluation.metrics_path
-    result.report_path = evaluation.report_path
-    return result
