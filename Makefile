@@ -2,15 +2,19 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+# The exact versions CI tested; pyproject.toml keeps the compatible ranges. Refresh with `make lock`.
+LOCK    = requirements/lock.txt
+# A constraint file in pip's own configuration (a machine may cap the releases it holds) also binds the lock.
+PIP_CONSTRAINT_FILE := $(shell $(PYTHON) -m pip config list 2>/dev/null | sed -n "s/^global.constraint='\(.*\)'$$/\1/p")
 
-.PHONY: setup demo test browser clean
+.PHONY: setup demo test test-latest lock browser clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --constraint $(LOCK) -e ".[test]"
 	touch $@
 
 demo: setup
@@ -23,5 +27,22 @@ browser:
 test: setup browser
 	$(BIN)/python -m pytest -q
 
+# The newest releases that pyproject.toml allows, in a venv of their own: drift shows here before users meet it.
+test-latest: browser
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --quiet --upgrade pip
+	.venv-latest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[test]"
+	.venv-latest/bin/python -m pip freeze --exclude-editable > .venv-latest/versions.txt
+	.venv-latest/bin/python -m pytest -q
+
+# Re-resolve the lock from pyproject.toml with pip-tools (in a venv of its own), then `make test` with it.
+lock:
+	$(PYTHON) -m venv .venv-tools
+	.venv-tools/bin/python -m pip install --quiet "pip-tools>=7.4"
+	rm -f $(LOCK)
+	.venv-tools/bin/pip-compile --quiet --extra test --strip-extras --no-emit-index-url --no-emit-find-links \
+		$(if $(PIP_CONSTRAINT_FILE),--constraint $(PIP_CONSTRAINT_FILE)) --output-file $(LOCK) pyproject.toml
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .venv-latest .venv-tools runs .pytest_cache

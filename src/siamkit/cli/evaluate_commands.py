@@ -26,6 +26,9 @@ def evaluate_command(
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also measure the untrained backbone."),
 ) -> None:
     """Measure a model on identities it never trained on; write metrics.json and report.html."""
+    from siamkit.io.outputs import check_output_folder
+
+    check_output_folder(out)
     from siamkit.evaluation.run_evaluation import evaluate_model_folder
 
     history = model.parent / "history.csv"
@@ -47,6 +50,9 @@ def sweep_command(
 ) -> None:
     """Train one run per value of one option, all on the same split, and compare them on test identities."""
     from siamkit.cli.train_commands import parse_set_values
+    from siamkit.io.outputs import check_output_folder
+
+    check_output_folder(out)
     from siamkit.evaluation.sweep import run_sweep
 
     result = run_sweep(data, out, vary, config_path=config, overrides=parse_set_values(set_values or []))

@@ -53,12 +53,15 @@ def index_command(
 ) -> None:
     """Build (or with --update, refresh) a search index over a gallery folder; resumable."""
     from siamkit.errors import SiamkitError
+    from siamkit.io.outputs import check_output_file
     from siamkit.search import INDEX_KINDS
 
     if kind is not None and kind not in INDEX_KINDS:
         raise SiamkitError(f"--kind {kind}: choose one of {', '.join(INDEX_KINDS)}")
     if out.is_dir():
         raise SiamkitError(f"--out {out}: is a folder; give an index file name")
+    check_output_file(out)
+    check_output_file(out)
     if chunk_size < 1:
         raise SiamkitError(f"--chunk-size {chunk_size}: must be at least 1")
     if shard is not None:
@@ -132,6 +135,7 @@ def merge_index_command(
 ) -> None:
     """Join the shard files of a gallery into one search index, as if embedded in one go."""
     from siamkit.errors import SiamkitError
+    from siamkit.io.outputs import check_output_file
     from siamkit.search import INDEX_KINDS
     from siamkit.search.shard_merge import load_shards, merge_shards
 
@@ -139,6 +143,7 @@ def merge_index_command(
         raise SiamkitError(f"--kind {kind}: choose one of {', '.join(INDEX_KINDS)}")
     if out.is_dir():
         raise SiamkitError(f"--out {out}: is a folder; give an index file name")
+    check_output_file(out)
     parts = load_shards(shards)
     index = merge_shards(parts, kind=kind or "exact", gallery=gallery)
     skipped = sum(len(part.skipped) for part in parts)

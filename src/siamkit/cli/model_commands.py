@@ -66,10 +66,14 @@ def embed_command(
     """Embed every image under a folder into an (n, D) array."""
     from siamkit.errors import SiamkitError
     from siamkit.inference.gallery import gallery_images
+    from siamkit.io.outputs import check_output_file
 
     suffix = out.suffix.lower()
     if suffix not in (".npy", ".parquet"):
         raise SiamkitError(f"--out {out}: give a .npy file (or .parquet, with pyarrow installed)")
+    check_output_file(out)
+    if suffix == ".npy":
+        check_output_file(out.with_suffix(".json"), "--out (its listing)")
     if suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401
@@ -153,11 +157,14 @@ def search_command(
 ) -> None:
     """The gallery images most similar to each query image."""
     from siamkit.errors import SiamkitError
+    from siamkit.io.outputs import check_output_file
     from siamkit.models.model_folder import model_identity, read_model_config
     from siamkit.search import GalleryIndex
 
     if k < 1:
         raise SiamkitError(f"-k {k}: must be at least 1")
+    if grid is not None:
+        check_output_file(grid, "--grid")
     gallery = GalleryIndex.load(index)
     folder = _model_for(index, model)
     read_model_config(folder)
@@ -196,6 +203,9 @@ def export_command(
     onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write."),
 ) -> None:
     """Write the network as ONNX: images (N, 3, S, S) -> L2-normalised embeddings (N, D)."""
+    from siamkit.io.outputs import check_output_file
+
+    check_output_file(onnx, "--onnx")
     loaded = _load_model(model, "torch")
     path = loaded.export_onnx(onnx)
     size = loaded.config.preprocessing.image_size

@@ -46,6 +46,7 @@ def train_command(
     evaluate: Optional[bool] = typer.Option(None, "--evaluate/--no-evaluate", help="Evaluate on test identities at the end."),
 ) -> None:
     """Train a similarity model and write RUN/model (config.json + model.safetensors)."""
+    from siamkit.io.outputs import check_output_folder
     from siamkit.training.config import load_config
 
     overrides = {
@@ -58,6 +59,7 @@ def train_command(
         "workers": workers, **parse_set_values(set_values or []),
     }
     settings = load_config(config, overrides)
+    check_output_folder(out)
     # Imported after the options are checked: a typo in a flag should not wait for torch to load.
     from siamkit.training.pipeline import train_and_evaluate
 
@@ -91,6 +93,9 @@ def demo_command(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Where to write the demo run."),
 ) -> None:
     """Train and evaluate on scikit-learn's bundled digits (offline, a few minutes on a CPU)."""
+    from siamkit.io.outputs import check_output_folder
+
+    check_output_folder(out)
     from siamkit.demo import run_demo
 
     result = run_demo(out)

@@ -15,6 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from siamkit.errors import SiamkitError
+
+
+class UnwritableOutput(SiamkitError, OSError):
+    """A file that could not be written: one line for the CLI, still an OSError to code that catches those."""
+
 
 def _default_mode() -> int:
     """What ``open()`` would give a new file (mkstemp makes it owner-only, 0600)."""
@@ -40,18 +46,33 @@ def _fsync_folder(folder: Path) -> None:
 def atomic_path(target: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path next to ``target``; rename it over ``target`` on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
+    if target.exists() and not target.is_file():
+        # Renaming over a device or pipe would replace it (as root: /dev/full becomes a plain file).
+        kind = "a folder" if target.is_dir() else "not a regular file"
+        raise UnwritableOutput(f"cannot write {target}: it is {kind}")
+    temporary = None
     try:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except OSError as exc:
+            raise UnwritableOutput(f"cannot write {target}: {exc.strerror or exc}") from exc
+        os.close(handle)
         yield temporary
         with open(temporary, "rb+") as written:
             os.fsync(written.fileno())
         os.chmod(temporary, _default_mode())
         os.replace(temporary, target)
         _fsync_folder(target.parent)
+    except UnwritableOutput:
+        raise
+    except OSError as exc:
+        # A full disk or a vanished folder while writing: one line naming the file, not the temporary name.
+        if exc.filename not in (None, temporary):
+            raise
+        raise UnwritableOutput(f"cannot write {target}: {exc.strerror or exc}") from exc
     finally:
-        if os.path.exists(temporary):
+        if temporary is not None and os.path.exists(temporary):
             os.unlink(temporary)
 
 
