@@ -57,3 +57,27 @@ def test_images_directly_in_root_are_refused(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
     with pytest.raises(SiamkitError, match="own subfolder"):
         scan_dataset(tmp_path)
+
+
+def _csv(tmp_path, rows: list[str]):
+    make_identity_images(tmp_path / "imgs", identities=3, per_identity=2)
+    (tmp_path / "list.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    return tmp_path / "list.csv"
+
+
+def test_csv_listing_one_image_twice_is_refused_naming_both_lines(tmp_path):
+    # Listed twice, one file would make a positive pair with itself (distance 0).
+    csv_path = _csv(tmp_path, ["imgs/id_00/img_0.png,a", "imgs/id_00/img_1.png,a", "imgs/id_01/img_0.png,b",
+                               "./imgs/id_00/img_0.png,a"])
+    with pytest.raises(SiamkitError, match=r"lines? 2 and 5") as caught:
+        scan_dataset(csv_path)
+    assert "\n" not in str(caught.value) and "img_0.png" in str(caught.value)
+
+
+def test_csv_path_under_two_labels_is_refused_naming_both_lines(tmp_path):
+    # One image under two labels would put one identity's picture in two identities (and splits).
+    csv_path = _csv(tmp_path, ["imgs/id_00/img_0.png,a", "imgs/id_00/img_1.png,a", "imgs/id_01/img_0.png,b",
+                               "imgs/id_01/img_1.png,b", "imgs/id_01/img_0.png,c"])
+    with pytest.raises(SiamkitError, match=r"lines? 4 and 6") as caught:
+        scan_dataset(csv_path)
+    assert "'b'" in str(caught.value) and "'c'" in str(caught.value) and "\n" not in str(caught.value)

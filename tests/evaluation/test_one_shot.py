@@ -12,7 +12,7 @@ from .conftest import clustered, random_embeddings
 def test_perfect_clusters_score_one():
     embeddings, labels = clustered(25, 3)
     result = one_shot_accuracy(embeddings, labels, ways=20, episodes=200)
-    assert result["accuracy"] == 1.0 and result["ci95"] == 0.0
+    assert result["accuracy"] == 1.0 and result["ci95_high"] == 1.0 and 0.95 < result["ci95_low"] < 1.0
     assert result["episodes"] == 200 and result["ways"] == 20 and result["chance"] == 0.05
 
 
@@ -35,8 +35,12 @@ def test_seeded_and_ci95():
     first = one_shot_accuracy(embeddings, labels, ways=5, seed=11)
     assert first == one_shot_accuracy(embeddings, labels, ways=5, seed=11)
     assert first != one_shot_accuracy(embeddings, labels, ways=5, seed=12)
-    p = first["accuracy"]
-    assert first["ci95"] == pytest.approx(1.96 * math.sqrt(p * (1 - p) / 400))
+    # Wilson score interval over the 400 episodes; ci95 stays its half-width for older readers.
+    p, n, z = first["accuracy"], 400, 1.959963984540054
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert (first["ci95_low"], first["ci95_high"]) == pytest.approx((centre - half, centre + half))
+    assert first["ci95"] == pytest.approx(half)
 
 
 def test_within_group_uses_only_look_alikes():
@@ -79,3 +83,12 @@ def test_triplet_accuracy_clustered_random_and_seeded():
     accuracy = triplet_accuracy(noise, noise_labels, n=2000, seed=2)
     assert 0.4 < accuracy < 0.6
     assert accuracy == triplet_accuracy(noise, noise_labels, n=2000, seed=2)
+
+
+def test_collapsed_model_scores_chance_on_triplets():
+    # Every image at one point: d(anchor, positive) == d(anchor, negative) in every triplet.
+    # Ties are broken at random (seeded), as in one-shot and retrieval, so this is 0.5, not 0.
+    labels = np.repeat(np.arange(10), 5)
+    accuracy = triplet_accuracy(np.ones((50, 4)), labels, n=1000)
+    assert 0.45 < accuracy < 0.55
+    assert accuracy == triplet_accuracy(np.ones((50, 4)), labels, n=1000)

@@ -1,6 +1,7 @@
 import re
 
 import numpy as np
+import pytest
 
 from siamkit.evaluation import (
     evaluate_embeddings,
@@ -88,3 +89,50 @@ def test_table_html(tmp_path):
     text = out.read_text()
     assert "0.9100" in text and "0.8700" in text and "LR sweep" in text
     assert "data:image/png;base64," in text and "http" not in text
+
+
+def _banner(tmp_path, protocol: dict) -> str:
+    metrics = metrics_for_report()
+    metrics["protocol"] = protocol
+    text = write_report(tmp_path / "r.html", metrics, {}, "t").read_text()
+    return re.search(r'<p class="protocol">(.*?)</p>', text).group(1)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["includes the training images", "mixed (train identities included)"],  # the second: metrics.json of older runs
+)
+def test_report_banner_says_when_the_training_images_were_evaluated(tmp_path, setting):
+    banner = _banner(tmp_path, {"setting": setting, "evaluated": "all images of the dataset"})
+    assert "includes the training images" in banner
+    assert "Closed-set" not in banner and "Open-set" not in banner and "different images" not in banner
+
+
+def test_report_banner_says_when_the_split_is_unknown(tmp_path):
+    banner = _banner(tmp_path, {"setting": "unknown", "evaluated": "all images of the dataset"})
+    assert "Split unknown" in banner and "Open-set" not in banner and "Closed-set" not in banner
+
+
+def test_report_banner_names_the_parts_of_a_split_that_share_identities(tmp_path):
+    setting = "closed-set (the dataset's own test split; identities shared by val/test)"
+    banner = _banner(tmp_path, {"setting": setting, "evaluated": "test split"})
+    assert "val/test" in banner and "Open-set" not in banner and "appear in training" not in banner
+
+
+def test_report_says_what_cannot_be_measured_and_how_far_to_trust_the_rest(tmp_path):
+    metrics = metrics_for_report()  # 8 test identities x 3 images: 24 same pairs, 24 different
+    text = write_report(tmp_path / "r.html", metrics, {}, "t").read_text()
+    # FPR 1% and 0.1% of 24 different pairs is less than one false accept.
+    assert "not measurable with 24 negative pairs" in text
+    assert metrics["verification"]["tpr_at_fpr"] == {"0.01": None, "0.001": None}
+    # Fewer than 10 identities: a warning line.
+    assert "only 8 test identities" in text
+    # Intervals: AUC and EER bootstrapped over identities, one-shot Wilson over episodes only.
+    low, high = metrics["verification"]["roc_auc_ci95"]
+    assert f"95% CI {low:.4f}\u2013{high:.4f}" in text
+    low, high = metrics["verification"]["eer_ci95"]
+    assert f"95% CI {low:.4f}\u2013{high:.4f}" in text
+    one_shot = metrics["one_shot"]["5"]
+    assert f"95% CI {one_shot['ci95_low']:.4f}\u2013{one_shot['ci95_high']:.4f}" in text
+    assert "episode sampling only" in text and "Wilson" in text
+    assert "bootstrap over test identities" in text

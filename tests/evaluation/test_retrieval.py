@@ -88,3 +88,24 @@ def test_collapsed_embeddings_still_rank_every_query():
     assert np.allclose(distances, 0.0, atol=1e-3)
     result = retrieval_metrics(np.ones((50, 4)), np.repeat(np.arange(10), 5))
     assert 0 <= result["map_at_r"] <= 1
+
+
+def test_collapsed_model_scores_chance_not_zero():
+    # 10 identities x 5 images all at one point: every other image ties. Ties are broken at
+    # random (seeded), so each ranking metric sits near chance: precision@1 ~ 4/49 = 0.08,
+    # recall@5 ~ 1 - C(45,5)/C(49,5) = 0.36, MAP@R ~ 0.08. Breaking ties by image index gave 0.
+    labels = np.repeat(np.arange(10), 5)
+    result = retrieval_metrics(np.ones((50, 4)), labels, ks=(1, 5))
+    assert 0.02 < result["precision_at_1"] < 0.2
+    assert 0.2 < result["recall_at_k"]["5"] < 0.55
+    assert 0.03 < result["map_at_r"] < 0.15
+    assert result == retrieval_metrics(np.ones((50, 4)), labels, ks=(1, 5))
+
+
+def test_tie_breaking_is_seeded():
+    labels = np.repeat(np.arange(10), 5)
+    collapsed = np.ones((50, 4))
+    assert retrieval_metrics(collapsed, labels, seed=3) == retrieval_metrics(collapsed, labels, seed=3)
+    assert retrieval_metrics(collapsed, labels, seed=3) != retrieval_metrics(collapsed, labels, seed=4)
+    indices, _ = nearest_neighbours(collapsed, k=3, seed=3)
+    assert np.array_equal(indices, nearest_neighbours(collapsed, k=3, seed=3)[0])

@@ -6,6 +6,7 @@ One model is trained per module (a few seconds on a CPU) and shared by every tes
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from siamkit.errors import SiamkitError
 from siamkit.evaluation.run_evaluation import evaluate_model_folder
 from siamkit.training.config import load_config
 from siamkit.training.pipeline import train_and_evaluate
@@ -108,15 +110,23 @@ def _other_format_version(trained, folder: Path) -> list:
 
 
 def _fewer_identities_than_ways(trained, folder: Path) -> list:
-    return [trained["model"], make_identity_images(folder, identities=3, per_identity=3, seed=5), "--ways", "5"]
+    # One folder deeper, so no image path is also one of the training data's.
+    make_identity_images(folder / "other", identities=3, per_identity=3, seed=5)
+    return [trained["model"], folder, "--ways", "5"]
 
 
 def _no_positive_pairs(trained, folder: Path) -> list:
-    return [trained["model"], make_identity_images(folder, identities=4, per_identity=1, seed=6)]
+    make_identity_images(folder / "other", identities=4, per_identity=1, seed=6)
+    return [trained["model"], folder]
+
+
+def _within_group_without_groups(trained, folder: Path) -> list:
+    return [trained["model"], trained["data"], "--within-group"]  # identity folders, no group folders
 
 
 BAD_INPUTS = {
     "not-a-model": _not_a_model,
+    "within-group-without-groups": _within_group_without_groups,
     "other-format-version": _other_format_version,
     "fewer-identities-than-ways": _fewer_identities_than_ways,
     "no-positive-pairs": _no_positive_pairs,
@@ -151,6 +161,7 @@ def cli_runs(trained) -> dict[str, subprocess.CompletedProcess]:
         "other-format-version",
         "fewer-identities-than-ways",
         "no-positive-pairs",
+        "within-group-without-groups",
     ],
 )
 def test_evaluate_rejects_bad_input_with_one_line(cli_runs, case):
@@ -173,3 +184,102 @@ def test_the_same_command_twice_gives_the_same_metrics(cli_runs):
     first, second = outputs
     assert first["protocol"]["evaluated"] == "test split"
     assert first == second
+
+
+def _banner(report: Path) -> str:
+    return re.search(r'<p class="protocol">(.*?)</p>', report.read_text(encoding="utf-8")).group(1)
+
+
+@pytest.fixture
+def siamkit_log(caplog):
+    """Log lines of the ``siamkit`` logger, which the command line prints on the terminal."""
+    logger = logging.getLogger("siamkit")
+    logger.addHandler(caplog.handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield caplog
+    logger.setLevel(level)
+    logger.removeHandler(caplog.handler)
+
+
+def test_split_all_says_it_includes_the_training_images(trained, tmp_path, siamkit_log):
+    result = evaluate_model_folder(trained["model"], trained["data"], tmp_path / "eval", split="all", ways="2",
+                                   episodes=20, baseline=False)
+    assert "includes the training images" in result.metrics["protocol"]["setting"]
+    banner = _banner(result.report_path)
+    assert "includes the training images" in banner and "Closed-set" not in banner and "Open-set" not in banner
+    evaluating = {r.getMessage() for r in siamkit_log.records if r.getMessage().startswith("evaluating ")}
+    assert len(evaluating) == 1 and "includes the training images" in evaluating.pop()
+
+
+@pytest.mark.parametrize("protocol", ["closed-set", "open-set", "open-set by group", "closed-set (the dataset's own test split)"])
+def test_split_all_of_any_run_is_labelled_as_including_the_training_images(tmp_path, protocol):
+    from siamkit.data.dataset import scan_dataset
+    from siamkit.data.splits import Split
+    from siamkit.evaluation.run_evaluation import _select
+
+    dataset = scan_dataset(make_identity_images(tmp_path, identities=6, per_identity=3))
+    paths = [r.path for r in dataset.records]
+    split = Split(paths[:6], paths[6:12], paths[12:], protocol=protocol)
+    _, _, selected = _select(dataset, split, "all")
+    assert selected["setting"] == "includes the training images"
+    assert "includes the training images" in selected["evaluated"]
+
+
+def test_a_moved_copy_of_the_training_data_is_still_evaluated_on_its_test_split(trained, tmp_path):
+    moved = shutil.copytree(trained["data"], tmp_path / "moved" / "data_copy")
+    result = evaluate_model_folder(trained["model"], moved, tmp_path / "eval", ways="2", episodes=20, baseline=False)
+    protocol = result.metrics["protocol"]
+    assert protocol["evaluated"] == "test split" and protocol["setting"] == "open-set"
+    assert result.metrics["test_images"] == 12  # the 3 test identities, not all 48 images
+
+    # A run folder from before datasets were identified by content: split.json without a fingerprint.
+    old_run = tmp_path / "old_run"
+    shutil.copytree(trained["model"], old_run / "model")
+    stored = json.loads((trained["run"] / "split.json").read_text())
+    stored.pop("dataset_sha256", None)
+    (old_run / "split.json").write_text(json.dumps(stored))
+    for data in (trained["data"], moved):  # at the same place, and moved with the same relative paths
+        result = evaluate_model_folder(old_run / "model", data, tmp_path / "eval_old", ways="2", episodes=20, baseline=False)
+        assert result.metrics["protocol"]["evaluated"] == "test split" and result.metrics["test_images"] == 12
+
+
+def test_a_changed_copy_of_the_training_data_is_refused_for_a_test_split(trained, tmp_path):
+    changed = shutil.copytree(trained["data"], tmp_path / "changed")
+    (changed / "id_00" / "img_0.png").unlink()  # no longer the dataset the split was made from
+    with pytest.raises(SiamkitError, match="split") as caught:
+        evaluate_model_folder(trained["model"], changed, tmp_path / "eval", ways="2", episodes=20, baseline=False)
+    assert "\n" not in str(caught.value)
+    result = evaluate_model_folder(trained["model"], changed, tmp_path / "eval", split="all", ways="2", episodes=20,
+                                   baseline=False)
+    assert "includes the training images" in _banner(result.report_path)
+
+
+def test_without_the_runs_split_the_report_says_the_split_is_unknown(trained, tmp_path):
+    alone = shutil.copytree(trained["model"], tmp_path / "shared" / "model")  # the model folder without its run
+    moved = shutil.copytree(trained["data"], tmp_path / "moved")
+    result = evaluate_model_folder(alone, moved, tmp_path / "eval", ways="2", episodes=20, baseline=False)
+    assert result.metrics["protocol"]["setting"] == "unknown"
+    banner = _banner(result.report_path)
+    assert "Split unknown" in banner and "Open-set" not in banner
+
+
+def test_within_group_without_groups_names_the_option(cli_runs, trained, tmp_path):
+    assert "--within-group" in cli_runs["within-group-without-groups"].stderr
+    with pytest.raises(SiamkitError, match="--within-group"):
+        evaluate_model_folder(trained["model"], trained["data"], tmp_path / "eval", split="all", ways="2",
+                              episodes=20, within_group=True, baseline=False)
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_unsupported_operating_points_are_reported_as_such(trained, tmp_path, caplog):
+    # 12 identities x 4 images: 72 same and 72 different pairs, too few for FPR 1% or 0.1%.
+    with caplog.at_level(logging.INFO, logger="siamkit"):
+        result = evaluate_model_folder(trained["model"], trained["data"], tmp_path / "eval", split="all", ways="2",
+                                       episodes=20, baseline=False)
+    saved = json.loads(result.metrics_path.read_text())["verification"]
+    assert saved["tpr_at_fpr"] == {"0.01": None, "0.001": None}
+    assert "not measurable with 72 negative pairs" in saved["tpr_at_fpr_not_measurable"]["0.01"]
+    assert "not measurable with 72 negative pairs" in result.report_path.read_text(encoding="utf-8")
+    summary = [r.getMessage() for r in caplog.records if "ROC AUC" in r.getMessage()]
+    assert summary and "TPR at FPR 1%: not measurable with 72 negative pairs" in summary[-1]

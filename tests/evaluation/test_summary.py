@@ -1,4 +1,5 @@
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -67,3 +68,14 @@ def test_within_group_one_shot_also_reports_episodes_across_groups():
     assert list(result["one_shot_across_groups"]) == ["3", "5"]
     assert result["one_shot_across_groups"]["5"]["within_group"] is False
     assert [s["metric"] for s in result["skipped"]] == ["one_shot (within group)"]
+
+
+def test_few_test_identities_are_warned_about(caplog):
+    embeddings, labels = clustered(6, 4, noise=0.3, seed=2)
+    with caplog.at_level(logging.WARNING, logger="siamkit"):
+        result = evaluate_embeddings(embeddings, labels, 0.5, "eer", ways=(5,), episodes=20)
+    assert any("only 6 test identities" in warning for warning in result["warnings"])
+    assert any(r.levelno == logging.WARNING and r.name.startswith("siamkit") and "only 6 test identities" in r.getMessage()
+               for r in caplog.records)
+    enough, enough_labels = clustered(12, 3, noise=0.3, seed=2)
+    assert evaluate_embeddings(enough, enough_labels, 0.5, "eer", ways=(5,), episodes=20)["warnings"] == []

@@ -34,7 +34,8 @@ def test_perfect_separator_has_auc_one_and_eer_zero():
     result = verification_metrics(distances, same, threshold)
     assert result["roc_auc"] == 1.0
     assert result["eer"] == 0.0
-    assert result["tpr_at_fpr"] == {"0.01": 1.0, "0.001": 1.0}
+    # 3 different-identity pairs cannot show a false accept rate of 1% or 0.1%.
+    assert result["tpr_at_fpr"] == {"0.01": None, "0.001": None}
     assert result["accuracy"] == 1.0 and result["f1"] == 1.0
 
 
@@ -115,3 +116,46 @@ def test_pair_distances_in_chunks_match_the_direct_formula(monkeypatch):
     unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
     expected = np.linalg.norm(unit[idx_a] - unit[idx_b], axis=1)
     assert np.allclose(verification.pair_distances(embeddings, idx_a, idx_b), expected, atol=1e-6)
+
+
+def test_eer_is_read_on_the_full_curve_where_fpr_meets_fnr():
+    # Issue 12: sorted by distance the pairs are ppppnnppnnnnnnppppnn (10 same, 10 different).
+    # Accepting the first 10 gives 6 true accepts and 4 false accepts: FPR = FNR = 0.40 exactly.
+    # The thinned ROC curve has no point there and read 0.30 off the nearest remaining one.
+    order = "ppppnnppnnnnnnppppnn"
+    same = np.array([c == "p" for c in order])
+    result = verification_metrics(np.arange(20) / 20.0, same, threshold=0.5)
+    assert result["eer"] == pytest.approx(0.4)
+
+
+def test_eer_interpolates_between_curve_points():
+    # Pairs: same at 0.1; two same and one different tied at 0.5; two different at 0.9.
+    # Accept <= 0.1: FPR 0, FNR 2/3. Accept <= 0.5: FPR 1/3, FNR 0. No threshold has FPR = FNR;
+    # the line between those two points crosses it at t = 2/3: EER = 2/9.
+    distances = [0.1, 0.5, 0.5, 0.5, 0.9, 0.9]
+    same = [True, True, True, False, False, False]
+    assert verification_metrics(distances, same, 0.3)["eer"] == pytest.approx(2 / 9)
+
+
+def test_tpr_at_fpr_uses_every_point_of_the_curve():
+    # 1000 same + 1000 different pairs. Accepting distance <= 0.2 lets in 2 same pairs and 1
+    # different pair (tied at 0.2): FPR 0.001, TPR 0.002. The thinned curve dropped that point.
+    distances = np.concatenate([[0.1, 0.2, 0.2, 0.3, 0.3], np.linspace(0.4, 1.0, 997), np.linspace(0.4, 1.6, 998)])
+    same = np.concatenate([[True, True, False, True, False], np.ones(997, bool), np.zeros(998, bool)])
+    result = verification_metrics(distances, same, threshold=0.5)
+    assert result["tpr_at_fpr"]["0.001"] == pytest.approx(0.002)
+
+
+def test_operating_points_the_pairs_cannot_support_are_not_numbers():
+    # 150 different-identity pairs: FPR 1% is 1.5 false accepts (measurable), FPR 0.1% is 0.15
+    # (not measurable: it would silently equal TPR at FPR 0).
+    rng = np.random.default_rng(0)
+    distances = np.concatenate([rng.normal(0.5, 0.2, 150), rng.normal(1.0, 0.2, 150)])
+    same = np.concatenate([np.ones(150, bool), np.zeros(150, bool)])
+    result = verification_metrics(distances, same, threshold=0.75)
+    assert isinstance(result["tpr_at_fpr"]["0.01"], float)
+    assert result["tpr_at_fpr"]["0.001"] is None
+    reason = result["tpr_at_fpr_not_measurable"]["0.001"]
+    assert "not measurable with 150 negative pairs" in reason
+    assert "0.01" not in result["tpr_at_fpr_not_measurable"]
+    json.dumps(result, allow_nan=False)

@@ -161,3 +161,28 @@ def test_group_batches_need_groups(tiny_dataset, tmp_path):
     settings = tiny_train_settings(group_batches=True, evaluate=False)
     with pytest.raises(SiamkitError, match="group_batches: needs every training identity inside a group folder"):
         train(tiny_dataset, tmp_path / "run", load_config(None, settings))
+
+
+def _trainable_weights(run):
+    import torch
+
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    statistics = ("running_mean", "running_var", "num_batches_tracked")
+    return {k: v for k, v in state.items() if k.startswith("network.") and not k.endswith(statistics)}
+
+
+def test_resume_with_more_epochs_replans_the_schedule_and_trains(tiny_dataset, tmp_path, caplog):
+    # A finished cosine run ends at lr 0; resuming it for more epochs must still move the weights.
+    import torch
+
+    run = tmp_path / "run"
+    train(tiny_dataset, run, load_config(None, tiny_train_settings(max_epochs=1)))
+    before = _trainable_weights(run)
+    with caplog.at_level(logging.INFO, logger="siamkit"):
+        train(tiny_dataset, run, load_config(None, tiny_train_settings(max_epochs=2)), resume=True)
+    after = _trainable_weights(run)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert any(".head." in k for k in changed) and any(".backbone." in k for k in changed)
+    assert "re-planned the cosine learning-rate schedule" in caplog.text
+    rows = _history(run)
+    assert [row["epoch"] for row in rows] == ["1", "2"] and float(rows[1]["lr"]) > 0

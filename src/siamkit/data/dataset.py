@@ -10,6 +10,7 @@ in ten thousand should not cost a user their training run.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +63,14 @@ class ImageDataset:
         return ImageDataset([r for r in self.records if r.label in keep], self.root, [])
 
 
+def listing_sha256(dataset: ImageDataset) -> str:
+    """Identifies a dataset by content, wherever it lies: each image's path relative to the
+    dataset's root, with its label. A moved or copied dataset keeps it; adding, removing,
+    renaming or relabelling an image changes it."""
+    lines = sorted(f"{os.path.relpath(r.path, dataset.root)}\t{r.label}" for r in dataset.records)
+    return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()  # non-UTF-8 file names too
+
+
 def image_folders(root: Path) -> list[tuple[Path, list[Path]]]:
     """Every folder under ``root`` that directly holds image files, with those files sorted."""
     leaves = []
@@ -108,20 +117,35 @@ def _records_from_csv(csv_path: Path) -> list[ImageRecord]:
             if not {"path", "label"} <= columns:
                 raise SiamkitError(f"{csv_path}: CSV needs 'path' and 'label' columns, found {sorted(columns)}")
             records = []
+            first_row: dict[str, int] = {}  # image path -> the line that listed it first
             for row_number, row in enumerate(reader, start=2):
                 if not row.get("path") or not row.get("label"):
                     raise SiamkitError(f"{csv_path}: line {row_number} has an empty path or label")
                 path = Path(row["path"])
-                path = path if path.is_absolute() else base / path
+                path = os.path.normpath(path if path.is_absolute() else base / path)
                 split = (row.get("split") or "").strip().lower()
                 if split not in ("", "train", "val", "test"):
                     raise SiamkitError(f"{csv_path}: line {row_number}: split '{row['split']}' is not train, val or test")
-                records.append(ImageRecord(str(path), row["label"], row.get("group") or "", split))
+                if path in first_row:
+                    _refuse_duplicate(csv_path, records[first_row[path] - 2], first_row[path], row, row_number)
+                first_row[path] = row_number
+                records.append(ImageRecord(path, row["label"], row.get("group") or "", split))
             return records
     except UnicodeDecodeError:
         raise SiamkitError(f"{csv_path}: not a UTF-8 text CSV file") from None
     except csv.Error as exc:
         raise SiamkitError(f"{csv_path}: malformed CSV ({exc})") from None
+
+
+def _refuse_duplicate(csv_path: Path, first: ImageRecord, first_line: int, row: dict, line: int) -> None:
+    """One image listed twice makes a positive pair of a file with itself (distance 0); under two
+    labels it is one identity's picture in two identities, which a split can put apart."""
+    if row["label"] == first.label:
+        raise SiamkitError(f"{csv_path}: lines {first_line} and {line} list the same image {row['path']}; list each image once")
+    raise SiamkitError(
+        f"{csv_path}: lines {first_line} and {line} list the same image {row['path']} under two labels "
+        f"('{first.label}' and '{row['label']}'); an image belongs to one identity"
+    )
 
 
 def _drop_unreadable(records: Sequence[ImageRecord], workers: int) -> tuple[list[ImageRecord], list[str]]:

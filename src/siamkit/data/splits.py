@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from siamkit.data.dataset import ImageDataset
+from siamkit.data.dataset import ImageDataset, listing_sha256
 from siamkit.errors import SiamkitError
 
 log = logging.getLogger("siamkit")
@@ -37,6 +37,8 @@ class Split:
     identity_counts: dict[str, int] = field(default_factory=dict)
     group_counts: dict[str, int] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)  # which groups each split got
+    dataset_sha256: str = ""  # the dataset it was made from, by content (``listing_sha256``)
+    saved_root: str = ""  # where that dataset lay when the split was saved (read back by ``load``)
 
     def paths(self, name: str) -> list[str]:
         if name not in SPLIT_NAMES:
@@ -58,6 +60,7 @@ class Split:
             "identity_counts": self.identity_counts,
             **({"group_counts": self.group_counts, "groups": self.groups} if self.groups else {}),
             "root": os.path.abspath(root),
+            **({"dataset_sha256": self.dataset_sha256} if self.dataset_sha256 else {}),
             **{name: relative(self.paths(name)) for name in SPLIT_NAMES},
         }
 
@@ -71,7 +74,7 @@ class Split:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             base = root or data["root"]
-            lists = {name: [os.path.join(base, p) for p in data[name]] for name in SPLIT_NAMES}
+            lists = {name: [os.path.normpath(os.path.join(base, p)) for p in data[name]] for name in SPLIT_NAMES}
             return cls(
                 **lists,
                 protocol=data["protocol"],
@@ -80,9 +83,28 @@ class Split:
                 identity_counts=data.get("identity_counts", {}),
                 group_counts=data.get("group_counts", {}),
                 groups=data.get("groups", {}),
+                dataset_sha256=data.get("dataset_sha256", ""),
+                saved_root=data.get("root", ""),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SiamkitError(f"{path}: not a readable split.json ({type(exc).__name__}: {exc})") from None
+
+
+def load_split_for(path: str | os.PathLike, dataset: ImageDataset) -> Split | None:
+    """The split saved at ``path`` if ``dataset`` holds the images it was made from, else None.
+
+    Matched by content, not by where the dataset lies, so a moved or copied dataset finds its
+    split and another one at the old place does not: the listing fingerprint must be equal. A
+    split.json written before the fingerprint matches when its relative paths are exactly the
+    dataset's, or, with the dataset still at the saved place, all present in it.
+    """
+    split = Split.load(path, root=dataset.root)
+    if split.dataset_sha256:
+        return split if split.dataset_sha256 == listing_sha256(dataset) else None
+    listed = {p for name in SPLIT_NAMES for p in split.paths(name)}
+    present = {r.path for r in dataset.records}
+    same_place = bool(split.saved_root) and os.path.realpath(split.saved_root) == os.path.realpath(dataset.root)
+    return split if listed == present or (same_place and listed <= present) else None
 
 
 def parse_fractions(text: str | tuple | list) -> tuple[float, float, float]:
@@ -127,14 +149,15 @@ def _assign(
 
     With ``fold`` (i, k) the units are cut into k folds once per seed and fold i is the test set,
     so the k runs of a cross-validation test every unit exactly once; validation then takes its
-    share of the rest in proportion to the train and validation fractions.
+    share of the rest in proportion to the train and validation fractions. ``minimum`` 0 is for
+    extras (single-image identities): shared out by the fractions, even when fewer than k folds.
     """
     order = [units[i] for i in rng.permutation(len(units))]
     if fold is None:
         n_train, n_val, n_test = _allocate(len(order), fractions, minimum)
         return {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
     number, count = fold
-    if len(order) < count:
+    if len(order) < count and minimum > 0:
         raise SiamkitError(f"--fold {number}/{count}: only {len(order)} units to split into {count} folds")
     folds = np.array_split(np.arange(len(order)), count)
     tested = set(folds[number - 1].tolist())
@@ -149,9 +172,9 @@ def split_by_identity(
 ) -> Split:
     """Open-set split: each identity lands in exactly one of train, val and test.
 
-    Identities with a single image cannot form a positive pair, so they are shuffled in with
-    the rest but only ever serve as negatives/distractors; the counts in ``identity_counts``
-    cover identities with at least two images, the ones that make positive pairs.
+    Identities with a single image cannot form a positive pair, so they are shared out by the
+    same fractions (and folds) but only ever serve as negatives/distractors; the counts in
+    ``identity_counts`` cover identities with at least two images, the ones that make positive pairs.
     """
     fractions = parse_fractions(fractions)
     identities = dataset.identities()
@@ -164,8 +187,10 @@ def split_by_identity(
         )
     rng = np.random.default_rng(seed)
     parts = _assign(usable, fractions, rng, fold)
-    for position, label in enumerate(singles[i] for i in rng.permutation(len(singles))):
-        parts[SPLIT_NAMES[position % 3]].append(label)
+    # Distractors go by the same fractions and folds: none into a part asked to be empty, and
+    # each fold of a cross-validation tests its own share of them.
+    extras = _assign(singles, fractions, rng, fold, minimum=0)
+    parts = {name: parts[name] + extras[name] for name in SPLIT_NAMES}
     return _split_of_identities(dataset, identities, parts, fractions, seed, "open-set", len(usable))
 
 
@@ -207,7 +232,10 @@ def _split_of_identities(
         name: [dataset.records[i].path for label in parts[name] for i in identities[label]]
         for name in SPLIT_NAMES
     }
-    return Split(**paths, protocol=protocol, fractions=fractions, seed=seed, identity_counts=counts)
+    return Split(
+        **paths, protocol=protocol, fractions=fractions, seed=seed, identity_counts=counts,
+        dataset_sha256=listing_sha256(dataset),
+    )
 
 
 def split_predefined(dataset: ImageDataset, fractions=(0.7, 0.15, 0.15), seed: int = 0) -> Split:
@@ -226,6 +254,8 @@ def split_predefined(dataset: ImageDataset, fractions=(0.7, 0.15, 0.15), seed: i
             f"(found {len(tagged['train'])} train, {len(tagged['test'])} test)"
         )
     labels = {name: {r.label for r in tagged[name]} for name in SPLIT_NAMES}
+    # Every pair of parts: validation sharing test identities tunes the threshold on them.
+    shared = [f"{a}/{b}" for a, b in (("train", "val"), ("train", "test"), ("val", "test")) if labels[a] & labels[b]]
     closed = bool(labels["test"] & labels["train"])
     paths = {name: [r.path for r in tagged[name]] for name in SPLIT_NAMES}
     if not tagged["val"]:
@@ -235,8 +265,15 @@ def split_predefined(dataset: ImageDataset, fractions=(0.7, 0.15, 0.15), seed: i
         paths["train"], paths["val"] = carved.train, carved.val
     counts = _identities_with_pairs(dataset, paths)
     _require_usable(counts, fractions, len(dataset.identities()))
-    protocol = "closed-set (the dataset's own test split)" if closed else "open-set (the dataset's own test split)"
-    return Split(**paths, protocol=protocol, fractions=fractions, seed=seed, identity_counts=counts)
+    protocol = "open-set (the dataset's own test split)"
+    if shared == ["train/test"]:
+        protocol = "closed-set (the dataset's own test split)"
+    elif shared:
+        protocol = f"closed-set (the dataset's own test split; identities shared by {', '.join(shared)})"
+    return Split(
+        **paths, protocol=protocol, fractions=fractions, seed=seed, identity_counts=counts,
+        dataset_sha256=listing_sha256(dataset),
+    )
 
 
 SPLIT_RULES = ("auto", "identity", "image", "group", "predefined")
@@ -280,7 +317,10 @@ def split_within_identity(
             paths[name].extend(dataset.records[i].path for i in chunk)
     counts = _identities_with_pairs(dataset, paths)
     _require_usable(counts, fractions, len(dataset.identities()))
-    return Split(**paths, protocol="closed-set", fractions=fractions, seed=seed, identity_counts=counts)
+    return Split(
+        **paths, protocol="closed-set", fractions=fractions, seed=seed, identity_counts=counts,
+        dataset_sha256=listing_sha256(dataset),
+    )
 
 
 def _identities_with_pairs(dataset: ImageDataset, paths: dict[str, list[str]]) -> dict[str, int]:

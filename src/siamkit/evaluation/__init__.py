@@ -6,6 +6,7 @@ test fixture. All distances are Euclidean between L2-normalised embeddings.
 """
 
 from siamkit.evaluation.distances import check_embeddings, l2_normalize
+from siamkit.evaluation.intervals import identity_bootstrap, wilson_interval
 from siamkit.evaluation.one_shot import one_shot_accuracy
 from siamkit.evaluation.pairs import make_triplets, make_verification_pairs
 from siamkit.evaluation.plots import (
@@ -34,6 +35,7 @@ __all__ = [
     "choose_threshold",
     "evaluate_embeddings",
     "hardest_false_matches",
+    "identity_bootstrap",
     "l2_normalize",
     "make_triplets",
     "make_verification_pairs",
@@ -53,6 +55,7 @@ __all__ = [
     "triplet_accuracy",
     "verification_metrics",
     "verification_pairs",
+    "wilson_interval",
     "write_report",
     "write_table_html",
 ]

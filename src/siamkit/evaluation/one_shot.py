@@ -9,12 +9,11 @@ more telling version because look-alike identities compete.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from siamkit.errors import SiamkitError
 from siamkit.evaluation.distances import check_embeddings, l2_normalize
+from siamkit.evaluation.intervals import wilson_interval
 
 
 def _identity_pools(codes: np.ndarray, group_codes: np.ndarray | None) -> list[np.ndarray]:
@@ -52,10 +51,12 @@ def one_shot_accuracy(
     Each episode draws ``ways`` identities with >= 2 images (from one group, chosen uniformly
     among groups with enough such identities, when ``within_group``), one support image each,
     and one query image (never the support) of one of them. Ties in distance are broken at
-    random so a collapsed model scores chance, not 0 or 1.
+    random (seeded), as in every siamkit ranking metric, so a collapsed model scores chance, not 0 or 1.
 
-    Returns ``{"accuracy", "ci95", "episodes", "ways", "chance"}``; ``ci95`` is the normal
-    approximation half-width 1.96 * sqrt(p (1 - p) / episodes).
+    Returns ``{"accuracy", "ci95_low", "ci95_high", "ci95", "episodes", "ways", "chance"}``:
+    ``ci95_low``/``ci95_high`` bound the 95% Wilson score interval, which covers the sampling
+    of episodes only (not which test identities there are); ``ci95`` is half its width, kept
+    for readers of older metrics files.
     """
     array, label_array = check_embeddings(embeddings, labels)
     ways, episodes = int(ways), int(episodes)
@@ -92,9 +93,12 @@ def one_shot_accuracy(
         nearest = np.flatnonzero(distances == distances.min())
         correct += int(rng.choice(nearest) == target)
     accuracy = correct / episodes
+    low, high = wilson_interval(correct, episodes)
     return {
         "accuracy": accuracy,
-        "ci95": 1.96 * math.sqrt(accuracy * (1.0 - accuracy) / episodes),
+        "ci95_low": low,
+        "ci95_high": high,
+        "ci95": (high - low) / 2.0,
         "episodes": episodes,
         "ways": ways,
         "chance": 1.0 / ways,

@@ -113,7 +113,7 @@ def _table(columns, rows) -> str:
                 cells.append(f'<td class="num {value.css}">{html.escape(value.text)}</td>')
                 continue
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            numeric = numeric or (isinstance(value, str) and " ± " in value)
+            numeric = numeric or (isinstance(value, str) and (" ± " in value or "95% CI" in value))
             css = ' class="num"' if numeric else ""
             cells.append(f"<td{css}>{html.escape(_format(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -140,10 +140,24 @@ def _summary_rows(metrics: dict) -> list[tuple[str, tuple]]:
     return rows
 
 
+def _with_interval(value: float, interval) -> str:
+    low, high = interval
+    return f"{value:.4f} (95% CI {low:.4f}\u2013{high:.4f})"
+
+
 def _summary_value(metrics: dict, path: tuple):
+    """The cell for ``path``: with its 95% interval where there is one, and the reason where an
+    operating point could not be measured (never a number that only looks measured)."""
     value = _lookup(metrics, path)
-    if isinstance(value, dict) and "accuracy" in value:  # one-shot: accuracy ± 95% interval
-        return f"{value['accuracy']:.4f} ± {value.get('ci95', 0.0):.4f}"
+    if isinstance(value, dict) and "accuracy" in value:  # one-shot: accuracy and its interval
+        if value.get("ci95_low") is not None and value.get("ci95_high") is not None:
+            return _with_interval(value["accuracy"], (value["ci95_low"], value["ci95_high"]))
+        return f"{value['accuracy']:.4f} ± {value.get('ci95', 0.0):.4f}"  # metrics.json of older versions
+    if value is None and path[:2] == ("verification", "tpr_at_fpr"):
+        return _lookup(metrics, ("verification", "tpr_at_fpr_not_measurable", path[-1]))
+    interval = _lookup(metrics, (*path[:-1], f"{path[-1]}_ci95"))
+    if isinstance(value, float) and isinstance(interval, list) and len(interval) == 2:
+        return _with_interval(value, interval)
     return value
 
 
@@ -198,10 +212,17 @@ def _protocol(metrics: dict) -> str:
     open_set = protocol.pop("open_set", None)
     if setting is None and open_set is not None:
         setting = "open-set" if open_set else "closed-set"
+    text = str(setting).lower()
     if setting is None:
         headline = "open-set / closed-set: not stated"
-    elif "open" in str(setting).lower():
+    elif "training images" in text or text.startswith("mixed"):  # "mixed ...": metrics.json of older versions
+        headline = "Not unseen data: the evaluation includes the training images"
+    elif text == "unknown":
+        headline = "Split unknown: not known whether the model trained on these images (open-set only if it did not)"
+    elif "open" in text:
         headline = "Open-set: test identities were never seen in training"
+    elif "shared by" in text and "train/test" not in text:
+        headline = f"Not identity-disjoint: the dataset's own split has {text.split('shared by ')[-1].rstrip(')')} sharing identities"
     else:
         headline = "Closed-set: test identities also appear in training (different images)"
     for key in ("test_identities", "test_images"):
@@ -225,6 +246,25 @@ def _threshold_note(metrics: dict) -> str:
         f"{_format(verification.get('pairs'))} test pairs."
     )
     return f'<p class="note">{html.escape(text)}</p>'
+
+
+def _interval_note(metrics: dict) -> str:
+    """Say what the 95% intervals cover, so nobody reads more into them than they hold."""
+    verification = metrics.get("verification") or {}
+    parts = []
+    if verification.get("roc_auc_ci95") is not None:
+        method = verification.get("ci95_method", "bootstrap over test identities")
+        parts.append(f"95% intervals of ROC AUC and EER: {method}.")
+    if any(isinstance(r, dict) and "ci95_low" in r for r in (metrics.get("one_shot") or {}).values()):
+        parts.append(
+            "One-shot intervals: Wilson score interval over the episodes; they cover episode sampling only, "
+            "not which identities happen to be in the test set."
+        )
+    return f'<p class="note">{html.escape(" ".join(parts))}</p>' if parts else ""
+
+
+def _warning_notes(metrics: dict) -> list[str]:
+    return [f'<p class="note"><strong>Warning:</strong> {html.escape(str(w))}</p>' for w in metrics.get("warnings") or []]
 
 
 def _skipped_notes(metrics: dict) -> list[str]:
@@ -312,7 +352,8 @@ def write_report(out_path, metrics: dict, plots: dict, title: str, extra_tables=
     is missing or does not exist are left out. ``extra_tables`` is a list of
     ``{"title", "columns", "rows"}`` dicts (rows as dicts or sequences), shown before the details.
     """
-    parts = ["<h2>Summary</h2>", _protocol(metrics), _summary(metrics), _threshold_note(metrics)]
+    parts = ["<h2>Summary</h2>", _protocol(metrics), *_warning_notes(metrics), _summary(metrics)]
+    parts += [_threshold_note(metrics), _interval_note(metrics)]
     parts += _skipped_notes(metrics)
     parts += _plot_sections(metrics, plots or {})
     for section in ("model", "timing"):  # reference details: after the results, not between them

@@ -20,13 +20,30 @@ from siamkit.evaluation.distances import check_embeddings, l2_normalize
 _MAX_BLOCK_CELLS = 1 << 24
 
 
-def _ranked_neighbours(normalized: np.ndarray, rows: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+def _tie_priority(queries: np.ndarray, columns: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded pseudo-random number per (query, image) cell, to order tied images.
+
+    A hash of the cell rather than draws from a generator, so the order does not depend on how
+    queries are split into blocks (splitmix64's finaliser; uint64 arithmetic wraps on purpose).
+    """
+    x = queries.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    x ^= columns.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+    x ^= np.uint64(seed & 0xFFFFFFFFFFFFFFFF) * np.uint64(0x165667B19E3779F9)
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _ranked_neighbours(normalized: np.ndarray, rows: np.ndarray, depth: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The ``depth`` nearest other images of each query in ``rows``: (indices, distances).
 
     Ranks by cosine similarity, which orders unit vectors exactly as Euclidean distance does,
-    and converts only the kept columns to distances (||a - b||^2 = 2 - 2 a.b). Ties are
-    broken by image index (except under massive ties, see below), and the ranking is always
-    the same for the same input.
+    and converts only the kept columns to distances (||a - b||^2 = 2 - 2 a.b). Images at the
+    same distance are put in a seeded random order (:func:`_tie_priority`), so a collapsed
+    model ranks at chance instead of by image index; the same input and seed always give the
+    same ranking.
     """
     similarity = normalized[rows] @ normalized.T
     similarity[np.arange(len(rows)), rows] = -np.inf  # a query never retrieves itself
@@ -37,18 +54,31 @@ def _ranked_neighbours(normalized: np.ndarray, rows: np.ndarray, depth: int) -> 
     cutoff = np.partition(similarity, n - depth, axis=1)[:, n - depth]
     at_least = similarity >= cutoff[:, None]
     if at_least.sum() > 4 * at_least.shape[0] * depth:
-        # Massive ties (a collapsed model maps everything to one point): bound the work instead.
-        candidates = np.argpartition(similarity, n - depth, axis=1)[:, n - depth :]
-        query = np.repeat(np.arange(len(rows)), depth)
-        column = candidates.reshape(-1)
-    else:
-        query, column = np.nonzero(at_least)
+        # Massive ties (a collapsed model maps everything to one point): pick among the images
+        # tied at each row's cutoff one row at a time, instead of sorting whole rows.
+        return _ranked_under_massive_ties(similarity, rows, cutoff, depth, seed)
+    query, column = np.nonzero(at_least)
     kept = similarity[query, column]
-    order = np.lexsort((column, -kept, query))
+    order = np.lexsort((_tie_priority(rows[query], column, seed), -kept, query))
     query, column, kept = query[order], column[order], kept[order]
     first = np.searchsorted(query, np.arange(len(rows)))
     take = first[:, None] + np.arange(depth)
     ranked, ranked_similarity = column[take], kept[take]
+    return ranked, np.sqrt(np.clip(2.0 - 2.0 * ranked_similarity, 0.0, None))
+
+
+def _ranked_under_massive_ties(similarity, rows, cutoff, depth: int, seed: int):
+    ranked = np.empty((len(rows), depth), dtype=np.int64)
+    for i, row in enumerate(rows):
+        above = np.flatnonzero(similarity[i] > cutoff[i])
+        tied = np.flatnonzero(similarity[i] == cutoff[i])
+        priority = _tie_priority(np.full(len(tied), row), tied, seed)
+        needed = depth - len(above)
+        chosen = tied[np.argpartition(priority, needed - 1)[:needed]] if needed < len(tied) else tied
+        candidates = np.concatenate([above, chosen])
+        order = np.lexsort((_tie_priority(np.full(len(candidates), row), candidates, seed), -similarity[i, candidates]))
+        ranked[i] = candidates[order][:depth]
+    ranked_similarity = np.take_along_axis(similarity, ranked, axis=1)
     return ranked, np.sqrt(np.clip(2.0 - 2.0 * ranked_similarity, 0.0, None))
 
 
@@ -59,10 +89,11 @@ def _query_blocks(n: int):
         yield np.arange(start, min(n, start + rows_per_block))
 
 
-def nearest_neighbours(embeddings, k: int) -> tuple[np.ndarray, np.ndarray]:
+def nearest_neighbours(embeddings, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """For every image, its ``k`` nearest *other* images: ``(indices, distances)``, each (n, k).
 
-    Used to draw the retrieval grid with the same ranking the metrics were computed on.
+    Used to draw the retrieval grid with the same ranking (and ``seed`` for ties) the metrics
+    were computed on.
     """
     array, _ = check_embeddings(embeddings)
     n = len(array)
@@ -74,14 +105,18 @@ def nearest_neighbours(embeddings, k: int) -> tuple[np.ndarray, np.ndarray]:
     normalized = l2_normalize(array)
     indices, distances = [], []
     for rows in _query_blocks(n):
-        ranked, ranked_distances = _ranked_neighbours(normalized, rows, depth)
+        ranked, ranked_distances = _ranked_neighbours(normalized, rows, depth, seed)
         indices.append(ranked)
         distances.append(ranked_distances)
     return np.concatenate(indices), np.concatenate(distances).astype(np.float64)
 
 
-def retrieval_metrics(embeddings, labels, ks=(1, 5, 10)) -> dict:
+def retrieval_metrics(embeddings, labels, ks=(1, 5, 10), seed: int = 0) -> dict:
     """Recall@K, precision@1 and MAP@R with each image querying all the others.
+
+    Images at the same distance from a query are ranked in a random order seeded by ``seed``
+    (ties broken at random, the same way as in triplet accuracy and one-shot), so a model that
+    maps everything to one point scores chance (precision@1 about (R) / (n - 1)), not 0.
 
     Returns ``{"recall_at_k": {"1": ..}, "precision_at_1", "map_at_r", "queries",
     "excluded_queries"}``. precision@1 equals recall@1 by definition; both are kept because
@@ -107,7 +142,7 @@ def retrieval_metrics(embeddings, labels, ks=(1, 5, 10)) -> dict:
         rows = rows[relevant[rows] > 0]
         if len(rows) == 0:
             continue
-        ranked, _ = _ranked_neighbours(normalized, rows, depth)
+        ranked, _ = _ranked_neighbours(normalized, rows, depth, seed)
         hits = codes[ranked] == codes[rows][:, None]
         for k in ks:
             recall_hits[k] += int(hits[:, :k].any(axis=1).sum())

@@ -1,8 +1,11 @@
 """``siamkit evaluate``: a model folder + a dataset -> metrics.json, plots and report.html.
 
 Which images count as unseen is decided here. With a training run's ``split.json`` and
-``split="test"``, only the run's test identities are measured; on any other folder every
-identity is unseen by construction. The decision threshold is the one stored in the model
+``split="test"``, only the run's test identities are measured. The split is found by the
+dataset's content (relative paths and labels), not its location, so a moved copy still finds it;
+a dataset that shares images with the run's training part but is not its dataset is refused for
+``split="test"``, and one the run's split says nothing about is reported as "split unknown",
+never as open-set. The decision threshold is the one stored in the model
 folder (chosen on validation identities during training): test labels never move it.
 The untrained backbone (ImageNet features, no head) is measured the same way, side by side.
 """
@@ -19,13 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from siamkit.data.dataset import ImageDataset, scan_dataset
-from siamkit.data.splits import Split
+from siamkit.data.splits import Split, load_split_for
 from siamkit.errors import SiamkitError
 from siamkit.evaluation import plots as plotting
 from siamkit.evaluation.report import write_report
 from siamkit.evaluation.retrieval import nearest_neighbours
 from siamkit.evaluation.summary import evaluate_embeddings, threshold_from_validation, verification_pairs
-from siamkit.evaluation.verification import hardest_false_matches
+from siamkit.evaluation.verification import describe_tpr_at_fpr, hardest_false_matches
 from siamkit.inference.siamese_model import SiameseModel
 from siamkit.io.atomic import write_text_atomic
 
@@ -49,28 +52,65 @@ def parse_ways(ways: str | list | tuple) -> tuple[int, ...]:
     return values
 
 
-def find_split(data: str | os.PathLike, model_folder: Path) -> Split | None:
-    """The training run's split, if DATA is the folder that run was trained on."""
-    data_root = os.path.realpath(data if Path(data).is_dir() else Path(data).parent)
-    for candidate in (Path(data) / "split.json", model_folder.parent / "split.json"):
-        if candidate.is_file():
-            split = Split.load(candidate)
-            stored_root = json.loads(candidate.read_text()).get("root")
-            if stored_root and os.path.realpath(stored_root) == data_root:
-                return split
-    return None
+INCLUDES_TRAINING = "includes the training images"
 
 
-def _select(dataset: ImageDataset, split: Split | None, which: str) -> tuple[ImageDataset, ImageDataset | None, dict]:
+@dataclass
+class SplitSearch:
+    """What the model's training run says about the evaluated dataset."""
+
+    split: Split | None  # the run's split, when DATA holds the images it was made from
+    unknown: str = ""  # why no split applies, when none does
+    trained_images: int = 0  # images of DATA that a non-matching split lists as train or val
+    source: Path | None = None  # that split.json
+
+
+def find_split(dataset: ImageDataset, data: str | os.PathLike, model_folder: Path) -> SplitSearch:
+    """The training run's split, if DATA holds the images it was made from (by content, wherever
+    it lies); otherwise why not, and how many of DATA's images that run trained or validated on."""
+    candidates = [c for c in (Path(data) / "split.json", model_folder.parent / "split.json") if c.is_file()]
+    for candidate in candidates:
+        split = load_split_for(candidate, dataset)
+        if split is not None:
+            return SplitSearch(split)
+    if not candidates:
+        return SplitSearch(None, f"no split.json of the model's training run next to {model_folder}")
+    present = {r.path for r in dataset.records}
+    for candidate in candidates:
+        stored = Split.load(candidate, root=dataset.root)
+        trained = len(present & set(stored.train + stored.val))
+        if trained:
+            return SplitSearch(None, f"not the dataset {candidate} was made from", trained, candidate)
+    return SplitSearch(
+        None, f"not the dataset {candidates[0]} was made from and shares no image path with its training images"
+    )
+
+
+def _select(
+    dataset: ImageDataset, split: Split | None, which: str, search: SplitSearch | None = None
+) -> tuple[ImageDataset, ImageDataset | None, dict]:
     if which not in ("test", "all"):
         raise SiamkitError(f"--split '{which}': use test or all")
-    if split is None or which == "all":
-        protocol = {"setting": "open-set" if split is None else split.protocol, "evaluated": "all identities of the dataset"}
-        if split is not None and split.protocol.startswith("open-set"):
-            protocol["note"] = "includes the identities the model was trained on"
-            protocol["setting"] = "mixed (train identities included)"
-        val = split.subset(dataset, "val") if split is not None else None
-        return dataset, val, protocol
+    if split is not None and which == "all":
+        protocol = {
+            "setting": INCLUDES_TRAINING,
+            "evaluated": f"all images of the dataset, which {INCLUDES_TRAINING}",
+            "note": f"the run's split is {split.protocol}; --split test measures its test images only",
+        }
+        return dataset, split.subset(dataset, "val"), protocol
+    if split is None:
+        search = search or SplitSearch(None, "no training split given")
+        if search.trained_images and which == "test":
+            raise SiamkitError(
+                f"{dataset.root}: {search.trained_images} of its images are training images of {search.source}, but it "
+                "is not the dataset that split was made from (images added, removed, renamed or relabelled since), so "
+                "its test images are unknown; evaluate the dataset as it was, or use --split all (reported as "
+                "including the training images)"
+            )
+        if search.trained_images:
+            evaluated = f"all images of the dataset, which {INCLUDES_TRAINING} ({search.trained_images} listed in {search.source})"
+            return dataset, None, {"setting": INCLUDES_TRAINING, "evaluated": evaluated}
+        return dataset, None, {"setting": "unknown", "evaluated": "all images of the dataset", "note": search.unknown}
     protocol = {
         "setting": split.protocol,
         "evaluated": "test split",
@@ -100,6 +140,16 @@ def _check_ways(test: ImageDataset, ways: tuple[int, ...]) -> None:
     if too_many:
         raise SiamkitError(
             f"--ways {too_many[0]}: the evaluated images have only {usable} identities with 2+ images"
+        )
+
+
+def _check_groups(test: ImageDataset, within_group: bool) -> None:
+    """Refuse --within-group on data without groups: it would equal the across-groups score
+    while being labelled "(within group)"."""
+    if within_group and not any(record.group for record in test.records):
+        raise SiamkitError(
+            f"--within-group: {test.root} has no groups (identity folders are not inside group folders such as "
+            "Omniglot's alphabets, and there is no 'group' column); leave out --within-group (within_group)"
         )
 
 
@@ -149,7 +199,7 @@ def _plots(out: Path, metrics: dict, test: ImageDataset, embeddings: np.ndarray,
     paths = [record.path for record in test.records]
     rng = np.random.default_rng(seed)
     queries = rng.choice(len(paths), size=min(6, len(paths)), replace=False)
-    neighbours, neighbour_distances = nearest_neighbours(embeddings, 5)
+    neighbours, neighbour_distances = nearest_neighbours(embeddings, 5, seed=seed)
     attempt(
         "retrieval_grid",
         lambda p: plotting.plot_retrieval_grid(
@@ -188,11 +238,16 @@ def evaluate_model_folder(
         raise SiamkitError(f"--episodes must be positive, got {episodes}")
     model = SiameseModel.load(model_folder)
     dataset = scan_dataset(data)
-    run_split = find_split(data, model_folder)
-    test, val, protocol = _select(dataset, run_split, split)
+    search = find_split(dataset, data, model_folder)
+    test, val, protocol = _select(dataset, search.split, split, search)
     _usable(test, f"{data} ({protocol['evaluated']})")
     if strict_ways:
         _check_ways(test, ways)
+    _check_groups(test, within_group)
+    if protocol["setting"] == INCLUDES_TRAINING:
+        log.warning("the evaluation %s: these numbers do not measure unseen identities", INCLUDES_TRAINING)
+    elif protocol["setting"] == "unknown":
+        log.warning("split unknown (%s): these numbers are open-set only if none of these images were trained on", search.unknown)
     labels = _identity_labels(test)
     groups = np.asarray([record.group for record in test.records])
     paths = [record.path for record in test.records]
@@ -230,8 +285,9 @@ def evaluate_model_folder(
     report_path = write_report(out / "report.html", saved, {k: str(v) for k, v in figures.items()}, title=f"siamkit evaluation: {model_folder}")
     verification = metrics["verification"]
     log.info(
-        "test ROC AUC %.4f, EER %.4f, accuracy %.4f at threshold %.4f; report %s",
-        verification["roc_auc"], verification["eer"], verification["accuracy"], verification["threshold"], report_path,
+        "test ROC AUC %.4f, EER %.4f, %s, accuracy %.4f at threshold %.4f; report %s",
+        verification["roc_auc"], verification["eer"], describe_tpr_at_fpr(verification), verification["accuracy"],
+        verification["threshold"], report_path,
     )
     return EvaluationResult(saved, metrics_path, report_path)
 

@@ -9,15 +9,23 @@ derives it from test labels. Pairs are rebuilt from ``(labels, max_pairs, seed)`
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from siamkit.errors import SiamkitError
 from siamkit.evaluation.distances import check_embeddings
+from siamkit.evaluation.intervals import BOOTSTRAP_RESAMPLES, identity_bootstrap
 from siamkit.evaluation.one_shot import one_shot_accuracy
 from siamkit.evaluation.pairs import make_verification_pairs
 from siamkit.evaluation.retrieval import retrieval_metrics
 from siamkit.evaluation.triplets import triplet_accuracy
 from siamkit.evaluation.verification import choose_threshold, pair_distances, verification_metrics
+
+log = logging.getLogger("siamkit.evaluation")
+
+# Below this many test identities every number rests on a handful of look-alike groups.
+FEW_IDENTITIES = 10
 
 
 def verification_pairs(embeddings, labels, max_pairs: int | None = None, seed: int = 0):
@@ -55,12 +63,28 @@ def evaluate_embeddings(
     ``"one_shot_across_groups"`` holds the easier episodes drawn from all groups, for comparison. One-shot
     settings the data cannot support (too few identities) are recorded in ``skipped`` instead
     of failing the whole evaluation. ``verification["roc"]`` holds the ROC curve lists for
-    plotting. Every value is a plain float, int, str, list or dict.
+    plotting. ``verification["roc_auc_ci95"]`` and ``["eer_ci95"]`` are [low, high] 95%
+    intervals from a seeded bootstrap over test identities (``ci95_method`` says so).
+    ``warnings`` lists what makes the numbers shaky (fewer than ``FEW_IDENTITIES`` identities),
+    each also logged. Every value is a plain float, int, str, list, dict or None.
     """
     array, label_array = check_embeddings(test_embeddings, test_labels)
-    _, _, same, distances = verification_pairs(array, label_array, max_pairs=max_pairs, seed=seed)
+    idx_a, idx_b, same, distances = verification_pairs(array, label_array, max_pairs=max_pairs, seed=seed)
     verification = verification_metrics(distances, same, threshold)
     verification["threshold_rule"] = str(threshold_rule)
+    intervals = identity_bootstrap(distances, same, label_array[idx_a], label_array[idx_b], seed=seed)
+    verification["roc_auc_ci95"] = intervals["roc_auc"]
+    verification["eer_ci95"] = intervals["eer"]
+    verification["ci95_method"] = f"bootstrap over test identities ({BOOTSTRAP_RESAMPLES} resamples, seeded)"
+    identities = int(len(np.unique(label_array)))
+    warnings = []
+    if identities < FEW_IDENTITIES:
+        warnings.append(
+            f"only {identities} test identities: every number here depends on which few identities were "
+            f"drawn; use at least {FEW_IDENTITIES} for numbers to compare"
+        )
+    for warning in warnings:
+        log.warning("%s", warning)
 
     skipped: list[dict] = []
     one_shot = _one_shot_all(array, label_array, ways, episodes, seed, test_groups, within_group, skipped)
@@ -70,13 +94,14 @@ def evaluate_embeddings(
 
     return {
         "verification": verification,
-        "retrieval": retrieval_metrics(array, label_array),
+        "retrieval": retrieval_metrics(array, label_array, seed=seed),
         "one_shot": one_shot,
         **({"one_shot_across_groups": across} if within_group else {}),
         "triplet_accuracy": triplet_accuracy(array, label_array, seed=seed),
         "skipped": skipped,
         "test_images": int(len(array)),
-        "test_identities": int(len(np.unique(label_array))),
+        "test_identities": identities,
+        "warnings": warnings,
     }
 
 

@@ -1,11 +1,14 @@
-"""``siamkit sweep``: one training run per value of one option, all on the same split, side by side.
+"""``siamkit sweep``: one training run per value of one option, side by side.
 
 Every run trains on the same train identities, picks its threshold on the same validation
 identities and is measured on the same test identities: the first run makes ``split.json`` and
 every later run is handed that split, so the only thing that differs between runs is the option
-being varied (``--vary seed=0,1,2`` varies initialisation and sampling, not the split). Runs go to ``OUT/<key>=<value>/`` (each a full run folder with its own report);
-``OUT/sweep.csv`` and ``OUT/sweep.html`` put their numbers side by side. A run folder that already
-holds a finished run with the same settings is reused, so an interrupted sweep can be restarted.
+being varied. Varying an option that decides the split (``fold``, ``split_by``, ``seed``,
+``closed_set``) is the exception: each run then makes the split its own config describes, so each
+run of ``--vary fold=1/5,...,5/5`` is tested on its own fold. Runs go to ``OUT/<key>=<value>/``
+(each a full run folder with its own report); ``OUT/sweep.csv`` and ``OUT/sweep.html`` put their
+numbers side by side. A run folder that already holds a finished run with the same settings is
+reused, so an interrupted sweep can be restarted.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from siamkit.training.config import TrainConfig, load_config
 
 log = logging.getLogger("siamkit")
 
-# The split is shared by all runs and every run is evaluated, so these cannot vary.
 _FIXED_IN_A_SWEEP = {
-    "split": "all runs of a sweep share one split",
-    "closed_set": "all runs of a sweep share one split",
+    "split": "its fractions hold commas, which separate --vary values; set it for every run with --set split=...",
     "evaluate": "every run of a sweep is evaluated",
 }
+
+# Options that decide which identities a run trains, validates and is tested on (make_split's
+# arguments): varying one gives every run the split its own config describes.
+SPLIT_OPTIONS = ("fold", "split_by", "seed", "closed_set", "split")
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
@@ -96,12 +101,12 @@ def parse_vary(vary: list[str] | str) -> tuple[str, list[tuple[str, object]]]:
 
     items = [vary] if isinstance(vary, str) else list(vary or [])
     if len(items) != 1:
-        raise SiamkitError(f"--vary given {len(items)} times; a sweep varies exactly one option, e.g. --vary margin=0.25,0.5,1")
+        raise SiamkitError(f"--vary given {len(items)} times; a sweep varies exactly one option, e.g. --vary lr=3e-5,1e-4,3e-4")
     key, sep, text = items[0].partition("=")
     key = key.strip().replace("-", "_")
     texts = [t.strip() for t in text.split(",")]
     if not sep or not key or not any(texts) or not all(texts):
-        raise SiamkitError(f"--vary '{items[0]}': expected KEY=V1,V2,... e.g. margin=0.25,0.5,1")
+        raise SiamkitError(f"--vary '{items[0]}': expected KEY=V1,V2,... e.g. lr=3e-5,1e-4,3e-4")
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     if key not in names:
         import difflib
@@ -143,12 +148,35 @@ def _configs(key: str, values, config_path, overrides: dict | None) -> list[Trai
         except SiamkitError as exc:
             raise SiamkitError(f"--vary {key}={value_text}: {exc}") from None
         configs.append(dataclasses.replace(config, evaluate=True))
+    _check_option_matters(key, configs)
     return configs
+
+
+def _check_option_matters(key: str, configs: list[TrainConfig]) -> None:
+    """Refuse a sweep whose runs would all train the same model: a table of different margins
+    over identical runs reads as "the margin does not matter" when it was never used."""
+    from siamkit.training.losses import margin_is_used, miner_is_used
+
+    checks = {
+        "margin": (margin_is_used, lambda c: f"the {c.loss} loss ignores the margin (only a semi-hard miner would use it)"),
+        "miner": (miner_is_used, lambda c: "no miner runs with " + ("--loss arcface" if c.loss == "arcface" else "--sampling fixed")),
+    }
+    if key not in checks:
+        return
+    used, reason = checks[key]
+    ignored = [config for config in configs if not used(config)]
+    if len(ignored) == len(configs):
+        raise SiamkitError(
+            f"--vary {key}: {reason(configs[0])}, so every run would train the same model; "
+            f"vary an option that matters (e.g. lr or embedding_dim) or choose settings that use {key}"
+        )
+    for config in ignored:
+        log.warning("sweep: %s=%s changes nothing: %s", key, getattr(config, key), reason(config))
 
 
 def _finished(run: Path, config: TrainConfig, split_path: Path | None) -> bool:
     """A finished run (model, metrics) trained with exactly these settings and the sweep's split
-    (``split_path``, None for the first run): safe to reuse."""
+    (``split_path``; None for the first run, or where each run makes its own split): safe to reuse."""
     import yaml
 
     needed = ("metrics.json", "model/config.json", "config.yaml", "split.json")
@@ -225,7 +253,7 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
-def _write_html(out: Path, key: str, columns: list[str], rows: list[dict], split_path: Path) -> Path:
+def _write_html(out: Path, key: str, columns: list[str], rows: list[dict], split_path: Path | None) -> Path:
     from siamkit.evaluation.plots import plot_metric_vs_parameter
     from siamkit.evaluation.report import write_table_html
 
@@ -234,14 +262,23 @@ def _write_html(out: Path, key: str, columns: list[str], rows: list[dict], split
     series = {_label(name): [row.get(name) for row in rows] for name in plotted}
     figure = plot_metric_vs_parameter(
         out / "sweep_metrics.png", [row[key] for row in rows], series, key,
-        title=f"Metrics vs {key} (same split for every run)",
+        title=f"Metrics vs {key} ({'same split for every run' if split_path else 'each run on its own split'})",
     )
-    split = json.loads(split_path.read_text(encoding="utf-8"))
-    counts = split.get("identity_counts", {})
+    if split_path is None:
+        shared = (
+            f"Each run made its own split from its own {key} (split.json in each run folder), so runs "
+            "are tested on different identities."
+        )
+    else:
+        split = json.loads(split_path.read_text(encoding="utf-8"))
+        counts = split.get("identity_counts", {})
+        shared = (
+            f"Every run trained on the same {split.get('protocol', '')} split ({split_path.name} in each run folder): "
+            f"{counts.get('train', '?')} train / {counts.get('val', '?')} validation / {counts.get('test', '?')} test "
+            "identities."
+        )
     note = (
-        f"Every run trained on the same {split.get('protocol', '')} split ({split_path.name} in each run folder): "
-        f"{counts.get('train', '?')} train / {counts.get('val', '?')} validation / {counts.get('test', '?')} test "
-        "identities. The threshold and the best epoch were chosen on validation identities; test rows are "
+        f"{shared} The threshold and the best epoch were chosen on validation identities; test rows are "
         "measured on the test identities only. Each run's full report is RUN/report.html."
     )
     title = f"siamkit sweep: {key} = {', '.join(_text(row[key], exact=True) for row in rows)}"
@@ -256,13 +293,17 @@ def run_sweep(
     config_path: str | os.PathLike | None = None,
     overrides: dict | None = None,
 ) -> SweepResult:
-    """Train and evaluate one run per value in ``vary`` (e.g. ``["margin=0.25,0.5,1,2"]``), all on one
-    split; options come from ``config_path`` and ``overrides`` as for ``siamkit train``."""
+    """Train and evaluate one run per value in ``vary`` (e.g. ``["lr=3e-5,1e-4,3e-4"]``), all on one
+    split unless the varied option decides the split (``SPLIT_OPTIONS``); options come from
+    ``config_path`` and ``overrides`` as for ``siamkit train``."""
     key, values = parse_vary(vary)
     configs = _configs(key, values, config_path, overrides)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     shared_split, split_path = None, None
+    own_splits = key in SPLIT_OPTIONS  # each run makes the split its config describes
+    if own_splits:
+        log.info("sweep: %s decides the split, so each run makes its own", key)
     rows = []
     for number, ((value_text, value), config) in enumerate(zip(values, configs), start=1):
         run = out / _folder_name(key, value_text)
@@ -273,7 +314,7 @@ def run_sweep(
                 raise SiamkitError(f"{run}: holds an unfinished run or one with other settings; remove it or use another --out")
             log.info("sweep run %d/%d: %s=%s -> %s", number, len(values), key, value_text, run)
             _train_and_evaluate(data, run, config, shared_split)
-        if shared_split is None:
+        if shared_split is None and not own_splits:
             from siamkit.data.splits import Split
 
             split_path = run / "split.json"

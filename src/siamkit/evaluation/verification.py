@@ -3,7 +3,9 @@
 The threshold is a decision the deployed model has to live with, so it is chosen on validation
 pairs (:func:`choose_threshold`) and then applied unchanged to test pairs
 (:func:`verification_metrics`); nothing here looks at test labels to pick it. Threshold-free
-numbers (ROC AUC, EER, TPR at a fixed FPR) come from sklearn's ROC with score = -distance.
+numbers (ROC AUC, EER, TPR at a fixed FPR) come from sklearn's ROC with score = -distance,
+read on the full curve (every distinct distance is a point): a thinned curve drops exactly the
+points where ties and short runs put the EER or an FPR target.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from sklearn import metrics as skm
 
 from siamkit.errors import SiamkitError
 from siamkit.evaluation.distances import l2_normalize
+from siamkit.evaluation.intervals import equal_error_rate
 
 THRESHOLD_RULES = ("max_accuracy", "eer", "max_f1")
 FPR_TARGETS = (0.01, 0.001)
@@ -81,26 +84,51 @@ def choose_threshold(distances, same, rule: str = "max_accuracy") -> float:
     return float((cut[best] + cut[best + 1]) / 2.0)
 
 
-def _equal_error_rate(fpr, tpr) -> float:
-    fnr = 1.0 - tpr
-    i = int(np.argmin(np.abs(fnr - fpr)))
-    return float((fpr[i] + fnr[i]) / 2.0)
-
-
 def _tpr_at_fpr(fpr, tpr, target) -> float:
-    """Best true accept rate while false accepts stay at or below ``target``.
-
-    With fewer than 1/target different-identity pairs this is really TPR at FPR = 0.
-    """
+    """Best true accept rate over the curve's points with false accept rate <= ``target``."""
     allowed = fpr <= target
     return float(tpr[allowed].max()) if allowed.any() else 0.0
+
+
+def not_measurable(target: float, negatives: int) -> str | None:
+    """Why TPR at FPR ``target`` cannot be read from ``negatives`` different-identity pairs, or
+    None when it can: below one false accept the value is really TPR at FPR 0, whatever the target."""
+    if target * negatives >= 1:
+        return None
+    return f"not measurable with {negatives} negative pairs (FPR {_percent(target)} needs at least {round(1 / target)})"
+
+
+def _percent(rate: float) -> str:
+    return f"{rate:.1%}".replace(".0%", "%")
+
+
+def describe_tpr_at_fpr(verification: dict) -> str:
+    """``verification``'s TPR at each FPR target as text, e.g. "TPR at FPR 1%: 0.9120, TPR at
+    FPR 0.1%: not measurable with 90 negative pairs (...)", for the terminal summary."""
+    reasons = verification.get("tpr_at_fpr_not_measurable") or {}
+    parts = []
+    for target, value in (verification.get("tpr_at_fpr") or {}).items():
+        shown = f"{value:.4f}" if isinstance(value, float) else reasons.get(target, "not measured")
+        parts.append(f"TPR at FPR {_percent(float(target))}: {shown}")
+    return ", ".join(parts)
+
+
+def _thinned(fpr, tpr):
+    """The curve without points on a straight line between their neighbours (sklearn's
+    ``drop_intermediate``): the same picture, far fewer points to store and plot."""
+    keep = np.ones(len(fpr), dtype=bool)
+    if len(fpr) > 2:
+        keep[1:-1] = (np.diff(fpr, 2) != 0) | (np.diff(tpr, 2) != 0)
+    return fpr[keep], tpr[keep]
 
 
 def verification_metrics(distances, same, threshold: float) -> dict:
     """Score test pairs at a threshold chosen elsewhere (on validation pairs).
 
-    Returns plain JSON-ready values: ``roc_auc``, ``eer``, ``tpr_at_fpr`` (keys "0.01",
-    "0.001"), ``threshold``, ``accuracy``, ``precision``, ``recall``, ``f1``,
+    Returns plain JSON-ready values: ``roc_auc``, ``eer`` (FPR = FNR, interpolated between curve
+    points), ``tpr_at_fpr`` (keys "0.01", "0.001"; None where the pairs hold fewer than one false
+    accept at that rate, with the reason under the same key in ``tpr_at_fpr_not_measurable``),
+    ``threshold``, ``accuracy``, ``precision``, ``recall``, ``f1``,
     ``confusion_matrix`` as [[tn, fp], [fn, tp]] with "same" as the positive class,
     ``classification_report`` (sklearn's text), ``pairs``, ``positive_pairs``,
     ``negative_pairs``, and ``roc`` = {"fpr": [...], "tpr": [...]} for plotting; pop ``roc``
@@ -110,7 +138,11 @@ def verification_metrics(distances, same, threshold: float) -> dict:
     threshold = float(threshold)
     if not np.isfinite(threshold):
         raise SiamkitError(f"the verification threshold must be a finite number, got {threshold}")
-    fpr, tpr, _ = _roc(distances, same, drop_intermediate=True)
+    fpr, tpr, _ = _roc(distances, same, drop_intermediate=False)
+    negatives = int((~same).sum())
+    reasons = {str(target): not_measurable(target, negatives) for target in FPR_TARGETS}
+    unmeasurable = {target: reason for target, reason in reasons.items() if reason}
+    plotted_fpr, plotted_tpr = _thinned(fpr, tpr)
     predicted = distances <= threshold
     (tn, fp), (fn, tp) = skm.confusion_matrix(same, predicted, labels=[False, True]).tolist()
     report = skm.classification_report(
@@ -118,8 +150,11 @@ def verification_metrics(distances, same, threshold: float) -> dict:
     )
     return {
         "roc_auc": float(skm.roc_auc_score(same, -distances)),
-        "eer": _equal_error_rate(fpr, tpr),
-        "tpr_at_fpr": {str(target): _tpr_at_fpr(fpr, tpr, target) for target in FPR_TARGETS},
+        "eer": equal_error_rate(fpr, tpr),
+        "tpr_at_fpr": {
+            str(target): None if str(target) in unmeasurable else _tpr_at_fpr(fpr, tpr, target) for target in FPR_TARGETS
+        },
+        "tpr_at_fpr_not_measurable": unmeasurable,
         "threshold": threshold,
         "accuracy": float(skm.accuracy_score(same, predicted)),
         "precision": float(skm.precision_score(same, predicted, zero_division=0)),
@@ -129,8 +164,8 @@ def verification_metrics(distances, same, threshold: float) -> dict:
         "classification_report": report,
         "pairs": int(len(same)),
         "positive_pairs": int(same.sum()),
-        "negative_pairs": int((~same).sum()),
-        "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+        "negative_pairs": negatives,
+        "roc": {"fpr": plotted_fpr.tolist(), "tpr": plotted_tpr.tolist()},
     }
 
 

@@ -41,6 +41,20 @@ def build_miner(name: str, margin: float):
     raise SiamkitError(f"--miner '{name}' is unknown")
 
 
+def miner_is_used(config) -> bool:
+    """Whether ``config.miner`` changes training: only online batches are mined, and ArcFace
+    learns from class labels without tuples."""
+    return config.sampling == "online" and config.loss != "arcface"
+
+
+def margin_is_used(config) -> bool:
+    """Whether ``config.margin`` changes training: the margin losses use it, multi-similarity and
+    bce do not (only the semi-hard miner, where it runs, mines with it)."""
+    if config.loss in ("triplet", "contrastive", "arcface"):
+        return True
+    return config.miner == "semi-hard" and miner_is_used(config)
+
+
 def drop_same_image(indices_tuple, image_ids: torch.Tensor):
     """Remove pairs/triplets whose anchor and positive are copies of the same source image.
 

@@ -4,6 +4,7 @@ ROC AUC on identities the model never trains on (the early-stopping signal)."""
 from __future__ import annotations
 
 import logging
+import math
 
 import lightning as L
 import numpy as np
@@ -143,6 +144,35 @@ class SiameseModule(L.LightningModule):
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.3, patience=2)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_roc_auc"}}
         return optimizer
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Runs before Lightning restores the optimizer and scheduler from this same dict.
+        if self.config.schedule == "cosine":
+            replan_cosine_schedule(checkpoint, self.config.max_epochs)
+
+
+def replan_cosine_schedule(checkpoint: dict, max_epochs: int) -> None:
+    """Stretch a resumed cosine schedule to ``max_epochs``, in place in the checkpoint.
+
+    A finished run's cosine has reached its floor (lr 0): restored as saved, ``--resume
+    --max-epochs`` with more epochs would run them without changing a weight. The rate is set to
+    where a cosine over ``max_epochs`` is after the epochs already done, and decays from there.
+    """
+    states, optimizers = checkpoint.get("lr_schedulers") or [], checkpoint.get("optimizer_states") or []
+    for state, optimizer in zip(states, optimizers):
+        planned, done = state.get("T_max"), state.get("last_epoch", 0)
+        if planned is None or planned == max_epochs or done >= max_epochs:
+            continue
+        floor = state.get("eta_min", 0.0)
+        scale = (1 + math.cos(math.pi * done / max_epochs)) / 2
+        rates = [floor + (base - floor) * scale for base in state["base_lrs"]]
+        state["T_max"], state["_last_lr"] = max_epochs, rates
+        for group, rate in zip(optimizer["param_groups"], rates):
+            group["lr"] = rate
+        log.info(
+            "resume: re-planned the cosine learning-rate schedule from %d to %d epochs; "
+            "%d done, learning rate now %.3g", planned, max_epochs, done, rates[0],
+        )
 
 
 def validation_roc_auc(embeddings: np.ndarray, pairs: np.ndarray | None) -> float:

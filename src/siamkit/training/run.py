@@ -74,7 +74,7 @@ def _check_split_images(split: Split, dataset: ImageDataset, source: str | Path)
 def _load_or_make_split(dataset: ImageDataset, run: Path, config: TrainConfig, resume: bool, given: Split | None = None) -> Split:
     split_path = run / "split.json"
     if resume and split_path.is_file():
-        split = Split.load(split_path)
+        split = Split.load(split_path, root=dataset.root)  # relative paths: a moved dataset still resumes
         _check_split_images(split, dataset, split_path)
         log.info("resume: reusing the split in %s", split_path)
         return split
