@@ -70,11 +70,14 @@ def serve_command(
     gallery_note = f", gallery of {len(gallery)} images" if gallery is not None else ", no gallery"
     log.info("serving %s (%s)%s at %s (web page %s/, API docs %s/docs)", model, loaded.backend, gallery_note, url, url, url)
 
-    if workers == 1:
-        _serve_in_process(loaded, gallery, settings, listener, access_log)
-    else:
-        del loaded, gallery
-        _serve_with_workers(model, index, backend, threads, settings, listener, workers, access_log)
+    try:
+        if workers == 1:
+            _serve_in_process(loaded, gallery, settings, listener, access_log)
+        else:
+            del loaded, gallery
+            _serve_with_workers(model, index, backend, threads, settings, listener, workers, access_log)
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown: for a server, a normal stop
+        log.info("stopped")
 
 
 def open_listener(host: str, port: int) -> socket.socket:
