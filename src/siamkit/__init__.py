@@ -61,6 +61,9 @@ _EXPORTS = {
     "evaluate_model_folder": "siamkit.evaluation.run_evaluation",
     "evaluate_embeddings": "siamkit.evaluation.summary",
     "SiamkitError": "siamkit.errors",
+    "LOSSES": "siamkit.losses",
+    "MINERS": "siamkit.losses",
+    "SAMPLERS": "siamkit.sampling",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -75,8 +78,10 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time names load lazil
     from siamkit.inference.gallery import BoundGalleryIndex
     from siamkit.inference.gallery_shards import ShardSpec, embed_gallery_shard, list_gallery
     from siamkit.inference.siamese_model import Comparison, SiameseModel
+    from siamkit.losses import LOSSES, MINERS
     from siamkit.models.model_folder import ModelConfig, save_model_folder
     from siamkit.models.network import SiameseNetwork
+    from siamkit.sampling import SAMPLERS
     from siamkit.search import INDEX_KINDS, GalleryIndex, GalleryShard, content_hash, merge_shards
     from siamkit.training.config import TrainConfig, load_config
     from siamkit.training.pipeline import train_and_evaluate

@@ -8,6 +8,36 @@ from typing import List, Optional
 import typer
 
 
+def _loss_help() -> str:
+    from siamkit.losses import LOSSES
+
+    return f"{' | '.join(LOSSES.names())} [default: multi-similarity]."
+
+
+def _miner_help() -> str:
+    from siamkit.losses import MINERS
+
+    return f"{' | '.join(MINERS.names())}, for online batches [default: all]."
+
+
+def _margin_help() -> str:
+    from siamkit.losses import LOSSES
+
+    defaults = ", ".join(
+        f"{name} {LOSSES.metadata(name)['default_margin']:g}" for name in LOSSES if LOSSES.metadata(name)["uses_margin"]
+    )
+    return f"Loss margin [default depends on the loss: {defaults}]."
+
+
+def _sampling_help() -> str:
+    from siamkit.sampling import SAMPLERS, sampling_modes
+
+    described = {"online": "online (M-per-class or group batches + miner)", "fixed": "fixed (seeded pairs/triplets)"}
+    modes = [described.get(mode, mode) for mode in sampling_modes()]
+    named = [name for name in SAMPLERS if name not in sampling_modes()]
+    return f"{' | '.join(modes)}, or a sampler by name: {', '.join(named)} [default: online]."
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
     app.command("demo")(demo_command)
@@ -19,10 +49,10 @@ def train_command(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options; flags override it."),
     backbone: Optional[str] = typer.Option(None, help="Any timm model name [default: tf_efficientnet_lite0]."),
     pretrained: Optional[str] = typer.Option(None, help="auto | none | PATH to a weights file [default: auto]."),
-    loss: Optional[str] = typer.Option(None, help="triplet | contrastive | bce | multi-similarity | arcface."),
-    sampling: Optional[str] = typer.Option(None, help="online (M-per-class + miner) | fixed (seeded pairs/triplets)."),
-    miner: Optional[str] = typer.Option(None, help="batch-hard | semi-hard | all."),
-    margin: Optional[float] = typer.Option(None, help="Loss margin [default depends on the loss]."),
+    loss: Optional[str] = typer.Option(None, help=_loss_help()),
+    sampling: Optional[str] = typer.Option(None, help=_sampling_help()),
+    miner: Optional[str] = typer.Option(None, help=_miner_help()),
+    margin: Optional[float] = typer.Option(None, help=_margin_help()),
     embedding_dim: Optional[int] = typer.Option(None, help="Embedding size D [default: 128]."),
     image_size: Optional[int] = typer.Option(None, help="Square input size in pixels [default: 160]."),
     batch_size: Optional[int] = typer.Option(None, help="Images per batch [default: 32]."),

@@ -15,17 +15,15 @@ from pathlib import Path
 
 from siamkit.data.splits import SPLIT_RULES, parse_fold
 from siamkit.errors import SiamkitError
+from siamkit.losses import LOSSES, MINERS
+from siamkit.sampling import SAMPLERS, resolve_sampler
 
-LOSSES = ("triplet", "contrastive", "bce", "multi-similarity", "arcface")
-MINERS = ("batch-hard", "semi-hard", "all")
-SAMPLINGS = ("online", "fixed")
+# Losses, miners and samplers are registries (siamkit.losses, siamkit.sampling): their names,
+# default margins and what each needs are read from there, so user-registered entries validate too.
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "plateau", "none")
 DEVICES = ("auto", "cpu", "cuda")
 THRESHOLD_RULES = ("max_accuracy", "eer", "max_f1")
-
-# Seed 000's triplet margin was 1.0; the contrastive negative margin follows seed 004's middle value.
-DEFAULT_MARGINS = {"triplet": 1.0, "contrastive": 0.5, "bce": 0.0, "multi-similarity": 0.1, "arcface": 28.6}
 
 
 @dataclass
@@ -80,20 +78,26 @@ class TrainConfig:
 
     @property
     def effective_margin(self) -> float:
-        return DEFAULT_MARGINS[self.loss] if self.margin is None else float(self.margin)
+        return LOSSES.metadata(self.loss)["default_margin"] if self.margin is None else float(self.margin)
+
+    @property
+    def sampler_name(self) -> str:
+        """The registered sampler that ``sampling`` (a mode or a sampler's name) means here."""
+        return resolve_sampler(self.sampling, self.group_batches, LOSSES.metadata(self.loss)["tuples"])
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def validate(self) -> "TrainConfig":
+        LOSSES.get(self.loss, option="--loss")
+        MINERS.get(self.miner, option="--miner")
+        sampler = SAMPLERS.metadata(self.sampler_name)
         choices = {
-            "loss": LOSSES, "miner": MINERS, "sampling": SAMPLINGS, "optimizer": OPTIMIZERS,
-            "schedule": SCHEDULES, "device": DEVICES, "threshold_rule": THRESHOLD_RULES,
-            "split_by": SPLIT_RULES,
+            "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES,
+            "threshold_rule": THRESHOLD_RULES, "split_by": SPLIT_RULES,
         }
         for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise SiamkitError(f"--{key.replace('_', '-')} '{getattr(self, key)}': choose one of {', '.join(allowed)}")
+            check_choice(f"--{key.replace('_', '-')}", getattr(self, key), allowed)
         positive = ("embedding_dim", "hidden_dim", "image_size", "batch_size", "max_epochs", "m_per_class", "pairs_per_epoch", "episodes")
         for key in positive:
             if getattr(self, key) <= 0:
@@ -104,12 +108,26 @@ class TrainConfig:
             raise SiamkitError(f"--batch-size {self.batch_size} must be a multiple of --m-per-class {self.m_per_class}")
         if self.group_batches and self.batch_size % (2 * self.m_per_class):
             raise SiamkitError(f"group_batches: --batch-size {self.batch_size} must be a multiple of 2 x --m-per-class")
-        if self.sampling == "fixed" and self.loss == "arcface":
-            raise SiamkitError("--loss arcface learns from class labels; use --sampling online")
+        loss = LOSSES.metadata(self.loss)
+        if sampler["batches"] != "labelled" and loss["class_level"]:
+            raise SiamkitError(f"--loss {self.loss} learns from class labels; use --sampling online")
+        if sampler["batches"] == "triplets" and loss["pair_head"]:
+            raise SiamkitError(f"--loss {self.loss} scores pairs; use --sampling fixed or online")
         parse_fold(self.fold)
         if self.image_size < 32:
             raise SiamkitError(f"--image-size {self.image_size} is too small; use 32 or more")
         return self
+
+
+def check_choice(option: str, value, allowed) -> None:
+    """A user error naming the option, with the closest allowed value, when ``value`` is not one."""
+    if value in allowed:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(str(value), list(allowed), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise SiamkitError(f"{option} '{value}': choose one of {', '.join(allowed)}{hint}")
 
 
 def _coerce(key: str, value, annotation):

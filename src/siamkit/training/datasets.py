@@ -1,4 +1,5 @@
-"""Torch datasets over image paths: single images (online mining), fixed pairs, fixed triplets.
+"""Torch datasets over image paths: single images (fixed pairs and triplets are in
+:mod:`siamkit.sampling.tuple_datasets`).
 
 Each item carries its image's index in the split so the loss can tell "two photos of one
 identity" from "the same photo twice" (the M-per-class sampler repeats images of small classes).
@@ -8,11 +9,11 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from siamkit.data.images import load_image
+from siamkit.sampling.tuple_datasets import PairDataset, TripletDataset  # noqa: F401  (moved; old import path)
 
 
 class ImageListDataset(Dataset):
@@ -27,35 +28,6 @@ class ImageListDataset(Dataset):
     def __getitem__(self, index: int):
         image = self.transform(load_image(self.paths[index]))
         return image, torch.tensor(self.labels[index]), torch.tensor(index)
-
-
-class PairDataset(Dataset):
-    """Rows of (index_a, index_b, same) from :func:`siamkit.sampling.fixed.balanced_pairs`."""
-
-    def __init__(self, images: ImageListDataset, rows: np.ndarray):
-        self.images = images
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int):
-        first, second, _ = self.rows[index]
-        return tuple(zip(self.images[int(first)], self.images[int(second)]))
-
-
-class TripletDataset(Dataset):
-    """Rows of (anchor, positive, negative) from :func:`siamkit.sampling.fixed.fixed_triplets`."""
-
-    def __init__(self, images: ImageListDataset, rows: np.ndarray):
-        self.images = images
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int):
-        return tuple(zip(*(self.images[int(i)] for i in self.rows[index])))
 
 
 def interleave_identities(labels: Sequence[int], per_identity: int = 4) -> list[int]:

@@ -13,7 +13,8 @@ from sklearn.metrics import roc_auc_score
 
 from siamkit.models.network import SiameseNetwork
 from siamkit.training.config import TrainConfig
-from siamkit.training.losses import batch_indices, bce_pair_loss, build_loss, build_miner
+from siamkit.sampling import SAMPLERS
+from siamkit.training.losses import LOSSES, batch_indices, bce_pair_loss, build_loss, build_miner, miner_is_used
 
 log = logging.getLogger("siamkit")
 
@@ -23,8 +24,11 @@ class SiameseModule(L.LightningModule):
         super().__init__()
         self.config = config
         self.network = network
+        # What the loss and the sampler need is read from their registry entries, not their names.
+        self.loss_spec = dict(LOSSES.metadata(config.loss))
+        self.fixed_tuples = SAMPLERS.metadata(config.sampler_name)["batches"] != "labelled"
         self.loss_fn = build_loss(config.loss, config.effective_margin, config.embedding_dim, num_classes)
-        self.miner = build_miner(config.miner, config.effective_margin) if config.sampling == "online" else None
+        self.miner = build_miner(config.miner, config.effective_margin) if miner_is_used(config) else None
         self.val_pairs = val_pairs
         self._val_embeddings: list[torch.Tensor] = []
         self._val_image_ids: list[torch.Tensor] = []  # to restore the order under DDP
@@ -49,10 +53,10 @@ class SiameseModule(L.LightningModule):
 
     # -- losses ------------------------------------------------------------------------------
     def _labelled_batch_loss(self, embeddings, labels, image_ids, miner):
-        if self.config.loss == "arcface":
+        if self.loss_spec["class_level"]:
             return self.loss_fn(embeddings, labels)
         indices = batch_indices(self.config.loss, miner, embeddings, labels, image_ids)
-        if self.config.loss == "bce":
+        if self.loss_spec["pair_head"]:
             return bce_pair_loss(self.network.pair_head, embeddings, indices)
         return self.loss_fn(embeddings, labels, indices)
 
@@ -70,7 +74,7 @@ class SiameseModule(L.LightningModule):
             return self.loss_fn(embeddings, labels, indices)
         same = labels[:size] == labels[size:]
         indices = (rows[same], rows[same] + size, rows[~same], rows[~same] + size)
-        if self.config.loss == "bce":
+        if self.loss_spec["pair_head"]:
             return bce_pair_loss(self.network.pair_head, embeddings, indices)
         return self.loss_fn(embeddings, labels, indices)
 
@@ -80,7 +84,7 @@ class SiameseModule(L.LightningModule):
         self.network.keep_frozen_batchnorm_in_eval()
 
     def training_step(self, batch, batch_index):
-        if self.config.sampling == "fixed":
+        if self.fixed_tuples:
             loss = self._fixed_batch_loss(batch)
         else:
             images, labels, image_ids = batch
@@ -98,7 +102,7 @@ class SiameseModule(L.LightningModule):
         embeddings = self.embed(images)
         self._val_embeddings.append(embeddings.detach().float())
         self._val_image_ids.append(image_ids.detach())
-        if self.config.loss != "arcface":
+        if not self.loss_spec["class_level"]:  # its class weights know no validation identity
             loss = self._labelled_batch_loss(embeddings, labels, image_ids, None)
             self._val_losses.append(float(loss))
 

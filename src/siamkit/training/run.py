@@ -27,6 +27,7 @@ from siamkit.io.atomic import write_text_atomic
 from siamkit.models.backbone import backbone_data_config, check_backbone_name
 from siamkit.models.model_folder import ModelConfig, save_model_folder
 from siamkit.models.network import SiameseNetwork
+from siamkit.sampling import online_batch_shape  # noqa: F401  (moved to siamkit.sampling; old import path)
 from siamkit.training.config import TrainConfig
 
 log = logging.getLogger("siamkit")
@@ -104,11 +105,9 @@ def _label_ids(dataset: ImageDataset) -> tuple[list[str], list[int]]:
 
 
 def _train_loader(train: ImageDataset, preprocessing: Preprocessing, config: TrainConfig):
-    from pytorch_metric_learning.samplers import MPerClassSampler
-    from torch.utils.data import DataLoader
-
-    from siamkit.sampling.fixed import balanced_pairs, fixed_triplets
-    from siamkit.training.datasets import ImageListDataset, PairDataset, TripletDataset
+    """The training DataLoader from the sampler registered for ``config`` (see siamkit.sampling)."""
+    from siamkit.sampling import SAMPLERS
+    from siamkit.training.datasets import ImageListDataset
 
     augmentation = Augmentation(
         enabled=config.augment,
@@ -121,65 +120,14 @@ def _train_loader(train: ImageDataset, preprocessing: Preprocessing, config: Tra
     images = ImageListDataset(paths, labels, preprocessing.train_transform(augmentation))
     workers = _workers(config)
     common = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
-    if config.sampling == "fixed":
-        if config.loss == "triplet":
-            dataset = TripletDataset(images, fixed_triplets(labels, config.pairs_per_epoch, config.seed))
-        else:
-            dataset = PairDataset(images, balanced_pairs(labels, config.pairs_per_epoch, config.seed))
-        generator = torch.Generator().manual_seed(config.seed)
-        return DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True, generator=generator, **common)
-    if config.group_batches:
-        return _group_batch_loader(images, train, config, common)
-    m, batch_size = online_batch_shape(len(set(labels)), config.m_per_class, config.batch_size)
-    length = max(len(paths), batch_size * 4)
-    length -= length % batch_size
-    sampler = MPerClassSampler(labels, m=m, batch_size=batch_size, length_before_new_iter=length)
-    return DataLoader(images, batch_size=batch_size, sampler=sampler, drop_last=True, **common)
+    build = SAMPLERS.get(config.sampler_name, option="--sampling")
+    return build(images, train, config, common)
 
 
-def _group_batch_loader(images, train: ImageDataset, config: TrainConfig, common: dict):
-    """Batches drawn from two groups at a time (two Omniglot alphabets, two product categories).
+def _needs_pair_head(config: TrainConfig) -> bool:
+    from siamkit.losses import LOSSES
 
-    With M-per-class batches over 20 alphabets, two characters of one alphabet rarely meet in a
-    batch, so the model seldom learns what tells look-alike characters apart, which is exactly
-    what within-alphabet one-shot tests. pytorch-metric-learning's HierarchicalSampler fills half
-    of each batch from each of two groups, ``m_per_class`` images per identity, and walks every
-    pair of groups once per epoch (repeated so an epoch still covers about every image once).
-    """
-    from math import comb
-
-    from pytorch_metric_learning.samplers import HierarchicalSampler
-    from torch.utils.data import DataLoader
-
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
-        raise SiamkitError("group_batches: not supported under torchrun yet; train in one process or use M-per-class batches")
-    names, group_codes = np.unique(np.asarray([record.group for record in train.records]), return_inverse=True)
-    if len(names) < 2 or "" in names:
-        raise SiamkitError(
-            f"group_batches: needs every training identity inside a group folder and 2+ groups; found {len(names)}"
-        )
-    labels = images.labels
-    group_codes = group_codes.reshape(-1)
-    hierarchy = np.stack([np.asarray(labels), group_codes], axis=1)
-    repeats = max(1, round(len(labels) / config.batch_size / comb(len(names), 2)))
-    sampler = HierarchicalSampler(
-        hierarchy, config.batch_size, config.m_per_class, batches_per_super_tuple=repeats, super_classes_per_batch=2
-    )
-    return DataLoader(images, batch_sampler=sampler, **common)
-
-
-def online_batch_shape(identities: int, m_per_class: int, batch_size: int) -> tuple[int, int]:
-    """Images per identity and batch size for M-per-class batches.
-
-    A batch holds ``batch_size / m`` identities; with fewer training identities than that, take
-    more images of each instead (the sampler cannot fill the batch otherwise).
-    """
-    if identities * m_per_class >= batch_size:
-        return m_per_class, batch_size
-    m = -(-batch_size // identities)
-    adjusted = (batch_size // m) * m
-    log.info("only %d training identities: %d images of each per batch of %d", identities, m, adjusted)
-    return m, adjusted
+    return bool(LOSSES.metadata(config.loss)["pair_head"])
 
 
 def _val_loader(val: ImageDataset, preprocessing: Preprocessing, config: TrainConfig):
@@ -280,7 +228,7 @@ def train(
         raise SiamkitError(f"{run}: already holds a training run; use --resume to continue it or another --out")
     run.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
-    check_backbone_name(config.backbone)  # before minutes of scanning a large dataset
+    check_backbone_name(config.backbone, config.image_size)  # before minutes of scanning a large dataset
     L.seed_everything(config.seed, workers=True, verbose=False)
 
     dataset = scan_dataset(data)
@@ -291,7 +239,7 @@ def train(
 
     network = SiameseNetwork.create(
         config.backbone, config.pretrained, config.embedding_dim, config.hidden_dim,
-        pair_head=config.loss == "bce", trainable_stages=config.trainable_stages,
+        pair_head=_needs_pair_head(config), trainable_stages=config.trainable_stages,
         freeze_bn_stats=config.freeze_bn_stats,
     )
     preprocessing = Preprocessing.from_timm_config(backbone_data_config(network.backbone), config.image_size)
@@ -330,7 +278,7 @@ def train(
         hidden_dim=config.hidden_dim,
         loss=config.loss,
         margin=config.effective_margin,
-        pair_head=config.loss == "bce",
+        pair_head=_needs_pair_head(config),
         threshold=threshold,
         threshold_rule=config.threshold_rule,
         training={
