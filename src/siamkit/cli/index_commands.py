@@ -41,7 +41,9 @@ def _progress() -> bool:
 
 def index_command(
     model: Path = typer.Argument(..., help="Model folder."),
-    gallery: Path = typer.Argument(..., help="Folder of gallery images (label = the image's folder)."),
+    gallery: Path = typer.Argument(
+        ..., help="Gallery: any dataset siamkit train accepts (folder: label = the image's folder; CSV listing; IDX folder)."
+    ),
     out: Path = typer.Option(..., "--out", help="Index file to write (with --shard: the shard file)."),
     kind: Optional[str] = typer.Option(None, help="exact (default) | hnsw | ivf."),
     update: bool = typer.Option(False, "--update", help="If --out exists, embed only new or changed images."),
@@ -51,7 +53,7 @@ def index_command(
     chunk_size: int = typer.Option(2048, "--chunk-size", help="Images per saved step: a killed run, started again, resumes from the last one."),
     backend: str = typer.Option("auto", help=BACKEND_HELP),
 ) -> None:
-    """Build (or with --update, refresh) a search index over a gallery folder; resumable."""
+    """Build (or with --update, refresh) a search index over a gallery (folder, CSV, IDX); resumable."""
     from siamkit.errors import SiamkitError
     from siamkit.io.outputs import check_output_file
     from siamkit.search import INDEX_KINDS
@@ -60,7 +62,6 @@ def index_command(
         raise SiamkitError(f"--kind {kind}: choose one of {', '.join(INDEX_KINDS)}")
     if out.is_dir():
         raise SiamkitError(f"--out {out}: is a folder; give an index file name")
-    check_output_file(out)
     check_output_file(out)
     if chunk_size < 1:
         raise SiamkitError(f"--chunk-size {chunk_size}: must be at least 1")

@@ -59,11 +59,13 @@ def compare_command(
 
 def embed_command(
     model: Path = typer.Argument(..., help="Model folder."),
-    images: Path = typer.Argument(..., help="Folder of images (searched recursively; label = folder)."),
+    images: Path = typer.Argument(
+        ..., help="Images to embed: any dataset siamkit train accepts (folder: label = folder; CSV listing; IDX folder), or one image."
+    ),
     out: Path = typer.Option(..., "--out", help="FILE.npy (with FILE.json listing paths and labels), or FILE.parquet if pyarrow is installed."),
     backend: str = typer.Option("auto", help=BACKEND_HELP),
 ) -> None:
-    """Embed every image under a folder into an (n, D) array."""
+    """Embed every image of a dataset (folder, CSV listing, IDX folder) into an (n, D) array."""
     from siamkit.errors import SiamkitError
     from siamkit.inference.gallery import gallery_images
     from siamkit.io.outputs import check_output_file

@@ -1,14 +1,15 @@
-"""From a folder of images to a searchable :class:`GalleryIndex`, and searching it with images.
+"""From a gallery of images to a searchable :class:`GalleryIndex`, and searching it with images.
 
 The index (``siamkit.search``) only knows vectors; this module is the glue to a model: it finds
-the gallery's images and their labels (the leaf folder, as the dataset scanner names
-identities), hashes their bytes, embeds what is new or changed and keeps the index in step.
+the gallery's images and their labels through the same dataset readers training uses (a folder,
+a CSV listing, IDX files or a user's reader), hashes their bytes, embeds what is new or changed and keeps the index in step.
 :class:`BoundGalleryIndex` is a GalleryIndex that remembers the model that embedded it, so a
 query can be an image (path, bytes, PIL image or array) rather than an embedding.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from PIL import Image
 
-from siamkit.data.images import ImageInput, is_image_file
+from siamkit.data.images import ImageDecodeError, ImageInput, load_image
 from siamkit.errors import SiamkitError
 from siamkit.search import GalleryIndex, content_hash
 
@@ -31,18 +32,18 @@ _SINGLE_IMAGE = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)
 
 
 def gallery_images(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[tuple[str, str]]:
-    """``(absolute path, label)`` of every image under a folder, or of a list of image files.
+    """``(absolute path, label)`` of every image of a gallery, or of a list of image files.
 
-    The label is the image's folder relative to the gallery folder (``""`` for images directly
-    in it); for a list of files it is the name of each file's folder.
+    A gallery is anything a dataset reader detects (:mod:`siamkit.data.readers`): a folder
+    (label = the image's folder relative to it, ``""`` for images directly in it), a CSV
+    listing, a folder of IDX files (paths ``file#index``) or a reader registered from user code.
+    For a list of files (or one image file) the label is the name of each file's folder.
     """
     if isinstance(source, (str, os.PathLike)):
-        root = Path(os.path.abspath(source))
-        if root.is_dir():
-            return _walk(root)
-        if not root.exists():
-            raise SiamkitError(f"{root}: gallery folder not found")
-        sources = [root]
+        listed = read_gallery(source)
+        if listed is not None:
+            return listed[1]
+        sources = [Path(os.path.abspath(source))]
     else:
         sources = [Path(os.path.abspath(path)) for path in source]
     missing = [path for path in sources if not path.is_file()]
@@ -51,28 +52,64 @@ def gallery_images(source: str | os.PathLike | Sequence[str | os.PathLike]) -> l
     return [(str(path), path.parent.name) for path in sources]
 
 
-def _walk(root: Path) -> list[tuple[str, str]]:
-    """Every image under ``root`` with its label: the folder it is in, relative to ``root``."""
-    from siamkit.data.dataset import image_folders
+def read_gallery(source: str | os.PathLike) -> tuple[str, list[tuple[str, str]]] | None:
+    """``(root, [(path, label), ...])`` of a gallery dataset, or None for a file no reader takes.
 
-    found = []
-    for folder, images in image_folders(root):
-        label = folder.relative_to(root).as_posix()
-        found.extend((str(path), "" if label == "." else label) for path in images)
+    ``root`` is the folder the images are listed relative to (shards name images by their path
+    relative to it): the reader's root, or the folder the images have in common when a listing
+    points outside its own folder.
+    """
+    from siamkit.data.readers import find_reader
+
+    path = Path(os.path.abspath(source))
+    if not path.exists():
+        raise SiamkitError(f"{path}: gallery folder not found")
+    found = find_reader(path)
+    if found is None:
+        return None
+    _, reader = found
+    images = [(record.path, record.label) for record in reader.gallery_records(path)]
+    if reader.one_file_per_image:
+        images = _regular_files(images)
+    if not images:
+        raise SiamkitError(f"{path}: no image files found in the gallery")
+    root = str(reader.root(path))
+    if any(not _is_under(image, root) for image, _ in images):
+        root = os.path.commonpath([root] + [os.path.dirname(image) for image, _ in images])
+    return root, images
+
+
+def _is_under(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def _regular_files(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
     # Hashing opens every file: a FIFO named x.jpg would block forever, so only regular files count.
     regular = [(path, label) for path, label in found if os.path.isfile(path)]
     if len(regular) < len(found):
         others = [path for path, _ in found if not os.path.isfile(path)]
         log.warning("skipped %d entries that are not regular files: %s", len(others), "; ".join(others[:5]))
-    if not regular:
-        raise SiamkitError(f"{root}: no image files found in the gallery")
     return regular
 
 
+def image_content_hash(path: str) -> str:
+    """sha256 of a file's bytes; for a virtual path (IDX ``file#index``), of its decoded pixels."""
+    if os.path.isfile(path):
+        return content_hash(path)
+    digest = hashlib.sha256(b"pixels\0")
+    try:
+        image = load_image(path)
+    except ImageDecodeError:  # left for the embedder to skip, with its reason
+        digest.update(b"unreadable\0" + path.encode("utf-8", "surrogateescape"))
+        return digest.hexdigest()
+    digest.update(f"{image.mode} {image.size}\0".encode() + image.tobytes())
+    return digest.hexdigest()
+
+
 def hash_files(paths: Sequence[str], workers: int = 4) -> list[str]:
-    """sha256 of each file's bytes (hashlib releases the GIL, so threads overlap reading)."""
+    """Content hash of each image (hashlib releases the GIL, so threads overlap reading)."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(content_hash, paths))
+        return list(pool.map(image_content_hash, paths))
 
 
 def build_gallery_index(

@@ -27,7 +27,7 @@ import numpy as np
 
 from siamkit.errors import SiamkitError
 from siamkit.inference.embedding_chunks import EmbeddedChunk, EmbeddingChunks
-from siamkit.inference.gallery import gallery_images, hash_files
+from siamkit.inference.gallery import hash_files, read_gallery
 from siamkit.search.gallery_shard import GalleryShard
 
 if TYPE_CHECKING:
@@ -72,10 +72,10 @@ def shard_of(relative_path: str, count: int) -> int:
 
 @dataclass
 class GalleryListing:
-    """Every image of a gallery folder, in the order a one-go index numbers them."""
+    """Every image of a gallery, in the order a one-go index numbers them."""
 
     root: str
-    images: list[tuple[str, str]]  # (absolute path, label), as gallery_images returns them
+    images: list[tuple[str, str]]  # (absolute path, label), as read_gallery lists them
     relative_paths: list[str]
     sha256: str
 
@@ -84,11 +84,14 @@ class GalleryListing:
 
 
 def list_gallery(folder: str | os.PathLike) -> GalleryListing:
-    root = os.path.abspath(folder)
-    if os.path.exists(root) and not os.path.isdir(root):
-        raise SiamkitError(f"{folder}: give a gallery folder (label = each image's folder), not a file")
-    images = gallery_images(root)
-    relative = [Path(path).relative_to(root).as_posix() for path, _ in images]
+    """List a gallery (a folder, CSV listing, IDX folder or user reader's input) for sharding."""
+    listed = read_gallery(folder)
+    if listed is None:
+        raise SiamkitError(
+            f"{folder}: give a gallery folder (label = each image's folder), a CSV listing or a folder of IDX files, not an image file"
+        )
+    root, images = listed
+    relative = [Path(os.path.relpath(path, root)).as_posix() for path, _ in images]
     digest = hashlib.sha256()
     for path in relative:  # NUL-separated: no file name contains one
         digest.update(path.encode("utf-8", "surrogateescape") + b"\0")

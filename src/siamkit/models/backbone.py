@@ -1,4 +1,20 @@
-"""Pretrained CNN backbones from timm, with weights from the network, a package or a file.
+"""Backbones: any timm model by name, or a network registered in :data:`BACKBONES`.
+
+A name registered in ``BACKBONES`` (siamkit's own networks, or a user's, registered before
+training) wins; any other name is looked up in timm. A registered entry is a function that
+returns an ``nn.Module`` with a ``num_features`` attribute whose forward maps (N, C, H, W)
+images to (N, num_features) features, registered with its preprocessing (timm's pretrained
+configs play that part for timm models)::
+
+    @BACKBONES.register("tiny-cnn", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), min_image_size=28)
+    def tiny_cnn():
+        return TinyCnn()
+
+For a registered backbone ``pretrained`` ``auto`` and ``none`` both mean the function's own
+initialisation; a path loads that state dict. ``trainable_stages`` other than -1 (all) and 0
+(none) needs timm's ``group_matcher`` method on the module.
+
+For timm backbones,
 
 ``pretrained``:
 - ``auto``: offline weights from an installed package when one covers the backbone (the default
@@ -19,18 +35,48 @@ import torch
 from torch import nn
 
 from siamkit.errors import SiamkitError
+from siamkit.registry import Registry
 
 log = logging.getLogger("siamkit")
 
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
-def check_backbone_name(name: str) -> None:
+# name -> function returning the module; metadata: its input channels and preprocessing.
+BACKBONES = Registry(
+    "backbone",
+    defaults={
+        "in_chans": 3,
+        "mean": _IMAGENET_MEAN,
+        "std": _IMAGENET_STD,
+        "interpolation": "bicubic",
+        "min_image_size": 32,
+        "max_image_size": None,
+    },
+)
+
+
+def check_backbone_name(name: str, image_size: int | None = None) -> None:
+    """Refuse a name that is neither registered nor a timm model (did you mean ...), and an
+    ``image_size`` outside a registered backbone's range."""
+    if name in BACKBONES:
+        _check_image_size(name, image_size)
+        return
     import timm
 
     if timm.is_model(name):
         return
-    close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models() for names"
+    close = difflib.get_close_matches(name, list(BACKBONES.names()) + timm.list_models(), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models(), or register it in BACKBONES"
     raise SiamkitError(f"--backbone '{name}' is not a timm model name{hint}")
+
+
+def _check_image_size(name: str, image_size: int | None) -> None:
+    if image_size is None:
+        return
+    low, high = BACKBONES.metadata(name)["min_image_size"], BACKBONES.metadata(name)["max_image_size"]
+    if image_size < (low or 0) or (high is not None and image_size > high):
+        span = f"{low} to {high}" if high is not None else f"at least {low}"
+        raise SiamkitError(f"--image-size {image_size}: backbone '{name}' takes images of {span} pixels")
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -67,11 +113,13 @@ def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
 
 
 def create_backbone(name: str, pretrained: str | os.PathLike = "auto") -> nn.Module:
-    """A timm feature extractor (no classifier; pooled features of size ``num_features``)."""
+    """A feature extractor (no classifier; pooled features of size ``num_features``)."""
     import timm
 
     check_backbone_name(name)
     choice = str(pretrained)
+    if name in BACKBONES:
+        return _create_registered(name, choice)
     model = timm.create_model(name, pretrained=False, num_classes=0)
     if choice == "none":
         return model
@@ -103,7 +151,32 @@ def _download_pretrained(name: str) -> nn.Module:
     return model
 
 
+def _create_registered(name: str, choice: str) -> nn.Module:
+    info = BACKBONES.metadata(name)
+    if info["in_chans"] != 3:  # images are decoded to RGB everywhere (load_image)
+        raise SiamkitError(f"backbone '{name}' takes {info['in_chans']} input channels; siamkit feeds it RGB images (3)")
+    model = BACKBONES.get(name)()
+    if not isinstance(model, nn.Module) or not isinstance(getattr(model, "num_features", None), int):
+        raise SiamkitError(f"backbone '{name}': its function must return an nn.Module with an int num_features")
+    # What backbone_data_config reports (timm models carry a pretrained config instead).
+    model.siamkit_data_config = {
+        "mean": tuple(info["mean"]),
+        "std": tuple(info["std"]),
+        "interpolation": info["interpolation"],
+        "input_size": (info["in_chans"], info["min_image_size"], info["min_image_size"]),
+    }
+    model.siamkit_backbone_name = name
+    if choice not in ("auto", "none"):
+        _load_into(model, _read_state_dict(Path(choice)), f"--pretrained {choice}")
+        log.info("backbone %s: weights from %s", name, choice)
+    return model
+
+
 def backbone_data_config(model: nn.Module) -> dict:
+    """Mean, std and interpolation the backbone expects: registered, or timm's config."""
+    registered = getattr(model, "siamkit_data_config", None)
+    if registered is not None:
+        return dict(registered)
     import timm
 
     return timm.data.resolve_model_data_config(model)
@@ -123,7 +196,18 @@ def set_trainable_stages(model: nn.Module, trainable_stages: int) -> list[str]:
     Returns the names of the frozen parameters so the caller can keep their BatchNorm layers in
     eval mode: updating running statistics of a frozen layer changes its output all the same.
     """
-    groups = stage_groups(model)
+    if trainable_stages < 0:
+        groups: list[list[str]] = []
+    elif not hasattr(model, "group_matcher"):
+        if trainable_stages > 0:
+            name = getattr(model, "siamkit_backbone_name", type(model).__name__)
+            raise SiamkitError(
+                f"--trainable-stages {trainable_stages}: backbone '{name}' does not group its layers into stages "
+                "(no group_matcher); use -1 (train every layer) or 0 (frozen)"
+            )
+        groups = [[name for name, _ in model.named_parameters()]]
+    else:
+        groups = stage_groups(model)
     if trainable_stages < 0 or trainable_stages >= len(groups):
         frozen_groups: list[list[str]] = []
     else:
