@@ -42,7 +42,7 @@ def serve_command(
     from siamkit.errors import SiamkitError
     from siamkit.inference.siamese_model import SiameseModel
     from siamkit.search import GalleryIndex
-    from siamkit.service.app import ServiceSettings
+    from siamkit.service.settings import ServiceSettings
 
     if workers < 1:
         raise SiamkitError(f"--workers must be at least 1, got {workers}")

@@ -152,7 +152,12 @@ class SiameseModel:
 
     def compare(self, first: ImageInput, second: ImageInput) -> Comparison:
         embeddings = self.embed([first, second])
-        distance = float(np.linalg.norm(embeddings[0] - embeddings[1]))
+        return self.compare_embeddings(embeddings[0], embeddings[1])
+
+    def compare_embeddings(self, first: np.ndarray, second: np.ndarray) -> Comparison:
+        """``compare`` for two embeddings this model already made (the service embeds its
+        uploads in shared batches, then calls this): one formula for both."""
+        distance = float(np.linalg.norm(first - second))
         return Comparison(distance, float(distance_to_similarity(distance)), distance <= self.threshold, self.threshold)
 
     def embed_tensors(self, images: torch.Tensor) -> np.ndarray:
