@@ -10,6 +10,8 @@ from PIL import Image
 
 from tests.conftest import make_identity_images, tiny_train_settings
 
+pytestmark = pytest.mark.slow  # every test runs the siamkit command
+
 
 def siamkit(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "siamkit.cli.main", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)

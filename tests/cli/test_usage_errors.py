@@ -81,6 +81,7 @@ def test_the_table_covers_every_command():
     assert "train: value of the wrong type" in USAGE_CASES and "evaluate: missing argument" in USAGE_CASES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(USAGE_CASES))
 def test_usage_errors_end_in_one_line_and_exit_2(usage_results, case):
     result = usage_results[case]
@@ -91,6 +92,7 @@ def test_usage_errors_end_in_one_line_and_exit_2(usage_results, case):
     assert result.stderr.rstrip().splitlines()[-1] == errors[0], "the error line comes last"
 
 
+@pytest.mark.slow
 def test_the_issues_four_usage_errors_read_as_a_person_expects(usage_results, tmp_path):
     results = _run_all({
         "bare": [],
@@ -108,6 +110,7 @@ def test_the_issues_four_usage_errors_read_as_a_person_expects(usage_results, tm
         assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_help_still_exits_0(tmp_path):
     results = _run_all({"top": ["--help"], "train": ["train", "--help"]}, tmp_path)
     for result in results.values():
@@ -133,6 +136,7 @@ def _writers(model: str, data: str, image: str) -> dict[str, tuple[list[str], st
     }
 
 
+@pytest.mark.slow
 def test_outputs_that_cannot_be_written_are_refused_in_one_line(tmp_path):
     from tests.conftest import make_identity_images
 
@@ -201,6 +205,7 @@ def test_atomic_writes_never_replace_a_device():
 # --- a taste of the fuzzer ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fuzzed_argument_lists_never_end_in_a_traceback(tmp_path):
     from hypothesis import HealthCheck, Phase, given, settings
 

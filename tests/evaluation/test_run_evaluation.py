@@ -1,6 +1,7 @@
 """End to end: a tiny trained model folder -> ``siamkit evaluate`` -> metrics.json and report.html.
 
-One model is trained per module (a few seconds on a CPU) and shared by every test here.
+Every test here reads the session's one tiny trained run (``trained`` in ``tests/conftest.py``:
+12 identities x 4 images, split 6 / 3 / 3, trained and evaluated with 2- and 3-way one-shot).
 """
 
 from __future__ import annotations
@@ -18,24 +19,12 @@ import pytest
 
 from siamkit.errors import SiamkitError
 from siamkit.evaluation.run_evaluation import evaluate_model_folder
-from siamkit.training.config import load_config
-from siamkit.training.pipeline import train_and_evaluate
-from tests.conftest import make_identity_images, tiny_train_settings
+from tests.conftest import make_identity_images
 
 VERIFICATION_KEYS = {
     "roc_auc", "eer", "tpr_at_fpr", "threshold", "threshold_rule", "accuracy", "precision", "recall", "f1",
     "confusion_matrix", "pairs",
 }
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> dict[str, Path]:
-    """12 identities x 4 images; split 6 / 3 / 3 identities, so 2- and 3-way one-shot both fit."""
-    root = tmp_path_factory.mktemp("evaluation")
-    data = make_identity_images(root / "data", identities=12, per_identity=4)
-    settings = tiny_train_settings(evaluate=True, ways="2,3", episodes=20)
-    result = train_and_evaluate(data, root / "run", load_config(None, settings))
-    return {"root": root, "data": data, "run": result.run_folder, "model": result.model_folder}
 
 
 def _check_section(section: dict, name: str) -> None:
@@ -134,10 +123,10 @@ BAD_INPUTS = {
 
 
 @pytest.fixture(scope="module")
-def cli_runs(trained) -> dict[str, subprocess.CompletedProcess]:
+def cli_runs(trained, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     """Every ``siamkit evaluate`` command of this module, run side by side (each is a fresh Python
     that imports torch; one after another they would dominate the module's time)."""
-    root = trained["root"] / "cli"
+    root = tmp_path_factory.mktemp("evaluate-cli")
     commands = {name: [*make(trained, root / name), "--out", root / name / "out"] for name, make in BAD_INPUTS.items()}
     for number in (1, 2):  # the same command twice
         commands[f"good-{number}"] = [trained["model"], trained["data"], "--ways", "2,3", "--episodes", "30",
@@ -154,6 +143,7 @@ def cli_runs(trained) -> dict[str, subprocess.CompletedProcess]:
     return finished
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case",
     [
@@ -173,6 +163,7 @@ def test_evaluate_rejects_bad_input_with_one_line(cli_runs, case):
     assert len(errors) == 1 and lines == errors, completed.stderr
 
 
+@pytest.mark.slow
 def test_the_same_command_twice_gives_the_same_metrics(cli_runs):
     outputs = []
     for name in ("good-1", "good-2"):
@@ -264,6 +255,7 @@ def test_without_the_runs_split_the_report_says_the_split_is_unknown(trained, tm
     assert "Split unknown" in banner and "Open-set" not in banner
 
 
+@pytest.mark.slow
 def test_within_group_without_groups_names_the_option(cli_runs, trained, tmp_path):
     assert "--within-group" in cli_runs["within-group-without-groups"].stderr
     with pytest.raises(SiamkitError, match="--within-group"):

@@ -6,7 +6,14 @@ import pytest
 
 from siamkit.errors import SiamkitError
 from siamkit.evaluation.sweep import parse_vary, run_sweep
-from tests.conftest import make_identity_images, tiny_train_settings
+from tests.conftest import make_identity_images, quick_onnx_export, tiny_train_settings
+
+
+@pytest.fixture(autouse=True)
+def _quick_export():
+    """Every sweep run is evaluated, which exports its model folder to ONNX: the quick exporter."""
+    with quick_onnx_export():
+        yield
 
 
 def _shared_settings() -> dict:

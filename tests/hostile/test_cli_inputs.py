@@ -25,6 +25,8 @@ from tests.hostile.conftest import (
     tiny_flags,
 )
 
+pytestmark = pytest.mark.slow  # siamkit train on the messy dataset, and each user error, in a subprocess
+
 # --- one run on a dataset holding every bad file -------------------------------------------------
 
 

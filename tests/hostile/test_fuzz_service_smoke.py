@@ -40,6 +40,7 @@ def client(tmp_path_factory):
         yield client
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
 @given(case=fuzz.hostile_requests())
 def test_hostile_requests_are_answered_below_500(client, case):

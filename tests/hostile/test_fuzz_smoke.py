@@ -33,6 +33,7 @@ def _load_fuzz_module():
 fuzz = _load_fuzz_module()
 
 
+@pytest.mark.slow
 @settings(max_examples=50, deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
 @given(fuzz.mutated_images())
 def test_mutated_images_decode_or_are_refused(case):

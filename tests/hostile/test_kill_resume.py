@@ -38,6 +38,7 @@ def _epochs(history) -> list[int]:
         return [int(row["epoch"]) for row in csv.DictReader(handle)]
 
 
+@pytest.mark.slow
 def test_sigkill_after_the_first_checkpoint_then_resume(tmp_path):
     from siamkit.inference.siamese_model import SiameseModel
 
@@ -72,6 +73,7 @@ def test_sigkill_after_the_first_checkpoint_then_resume(tmp_path):
     assert model.embed(data / "id_00" / "img_0.png").shape == (1, model.embedding_dim)
 
 
+@pytest.mark.slow
 def test_resume_without_a_checkpoint_is_one_line(tmp_path):
     from tests.hostile.conftest import assert_one_line_error, run
 

@@ -20,6 +20,8 @@ from tests.conftest import make_identity_images
 from tests.hostile import hostile_files as files
 from tests.hostile.conftest import assert_one_line_error, run_all, siamkit_command
 
+pytestmark = pytest.mark.slow  # siamkit compare / evaluate in a subprocess per case
+
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 CODE_RAN = "unpickled-code-ran"

@@ -17,6 +17,8 @@ from siamkit.search import GalleryIndex, GalleryShard
 from siamkit.search.unit_vectors import numpy_method
 from tests.conftest import make_identity_images
 
+pytestmark = pytest.mark.slow  # siamkit index / merge-index in subprocesses
+
 # The CLI with every saved chunk followed by a pause, so a test can kill it between chunks.
 SLOW_CLI = """
 import sys, time

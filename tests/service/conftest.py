@@ -1,7 +1,8 @@
 """A tiny trained model, a gallery index over its images, and real uvicorn servers for them.
 
-Training and indexing happen once per session; each server runs uvicorn in a thread on a free
-localhost port, so the tests talk HTTP over a real socket, as a browser or client would.
+The model is the session's one tiny trained model (``tests/conftest.py``), indexed once per session;
+each server runs uvicorn in a thread on a free localhost port, so the tests talk HTTP over a real
+socket, as a browser or client would.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from PIL import Image
 from siamkit.inference.siamese_model import SiameseModel
 from siamkit.search import GalleryIndex, content_hash
 from siamkit.service import ServiceSettings, create_app
-from tests.conftest import make_identity_images, tiny_train_settings
 
 # Small enough that the oversize tests send a few hundred KB, not megabytes.
 TEST_UPLOAD_MB = 0.25
@@ -63,14 +63,11 @@ class Gallery:
 
 
 @pytest.fixture(scope="session")
-def gallery(tmp_path_factory) -> Gallery:
-    from siamkit.training.config import load_config
-    from siamkit.training.run import train
-
+def gallery(trained, tmp_path_factory) -> Gallery:
+    """The session's tiny trained model (``tests/conftest.py``) over an index of its training images."""
     root = tmp_path_factory.mktemp("service")
-    data = make_identity_images(root / "data", identities=6, per_identity=4)
-    result = train(data, root / "run", load_config(None, tiny_train_settings()))
-    model = SiameseModel.load(result.model_folder)
+    data = trained["data"]
+    model = SiameseModel.load(trained["model"])
     # One TIFF in the gallery: a format browsers cannot show, which the service sends as PNG.
     extra = root / "extra" / "id_00"
     extra.mkdir(parents=True)
@@ -80,7 +77,7 @@ def gallery(tmp_path_factory) -> Gallery:
     index = GalleryIndex.build(model.embed(paths), paths, labels, [content_hash(path) for path in paths], model.model_id)
     index_file = root / "gallery.index"
     index.save(index_file)
-    return Gallery(result.model_folder, model, index, index_file, paths, labels)
+    return Gallery(trained["model"], model, index, index_file, paths, labels)
 
 
 @pytest.fixture(scope="session")

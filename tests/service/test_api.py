@@ -81,6 +81,14 @@ def test_compare_gives_the_library_answer(client, gallery):
     assert body["threshold"] == pytest.approx(expected.threshold)
 
 
+def test_compare_embeddings_is_the_formula_of_compare(gallery):
+    """The service embeds its uploads in shared batches, then calls ``compare_embeddings``: the
+    same numbers as ``SiameseModel.compare``, not a second copy of the formula."""
+    first, second = gallery.paths[0], gallery.paths[5]
+    embeddings = gallery.model.embed([first, second])
+    assert gallery.model.compare_embeddings(embeddings[0], embeddings[1]) == gallery.model.compare(first, second)
+
+
 def test_an_image_compared_with_itself_is_the_same(client, gallery):
     image = upload(gallery.paths[3])
     body = client.post("/v1/compare", files={"image_a": image, "image_b": image}).json()

@@ -102,3 +102,18 @@ def test_serve_starts_answers_and_stops_on_ctrl_c(gallery):
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+
+
+def test_worker_processes_build_the_app_from_the_environment(monkeypatch, gallery):
+    """What ``siamkit serve --workers N`` hands each uvicorn worker: folder, index and settings as JSON."""
+    import json
+
+    from siamkit.service import ServiceSettings
+    from siamkit.service.app import ENVIRONMENT_VARIABLE, create_app_from_environment
+
+    settings = ServiceSettings(max_upload_mb=2.5, cors_origins=("https://example.org",), batching=False)
+    config = {"model": str(gallery.model_folder), "index": str(gallery.index_file), "backend": "torch", "settings": settings.to_dict(), "torch_threads": None}
+    monkeypatch.setenv(ENVIRONMENT_VARIABLE, json.dumps(config))
+    state = create_app_from_environment().state.service
+    assert state.settings == settings
+    assert state.model.model_id == gallery.model.model_id and len(state.index) == len(gallery.paths)
