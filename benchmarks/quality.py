@@ -142,7 +142,7 @@ def evaluate_finished_training(data: Path, out: Path, config):
     folder at the end)."""
     from types import SimpleNamespace
 
-    from siamkit.training.pipeline import evaluate_run
+    from siamkit.pipelines.train_and_evaluate import evaluate_run
 
     model_config = json.loads((out / "model" / "config.json").read_text())
     evaluation = evaluate_run(data, out, config)
@@ -157,7 +157,7 @@ def evaluate_finished_training(data: Path, out: Path, config):
 def run_once(recipe: Recipe, out: Path, overrides: dict, reuse_trained: bool = False) -> dict:
     """Train and evaluate one configuration; the numbers that go into the table."""
     from siamkit.training.config import load_config
-    from siamkit.training.pipeline import train_and_evaluate
+    from siamkit.pipelines.train_and_evaluate import train_and_evaluate
 
     config = load_config(ROOT / recipe.config, {**recipe.overrides, **overrides})
     load_before = os.getloadavg()[0]

@@ -1,6 +1,6 @@
 """How much of a hand-written PyTorch loop's training speed does siamkit's Lightning loop keep?
 
-(a) Training images per second of siamkit's loop (the real pieces of ``siamkit.training.run``:
+(a) Training images per second of siamkit's loop (the real pieces of ``siamkit.pipelines.training_run``:
     ``_train_loader``, ``SiameseNetwork.create``, ``SiameseModule`` and the Trainer that
     ``_trainer`` builds, progress bar and callbacks included) against a loop written by hand on
     the same network, batch and DataLoader::
@@ -129,7 +129,7 @@ def siamkit_round(config, network, loader, val_loader, val_pairs, num_classes: i
     import lightning as L
 
     from siamkit.training.module import SiameseModule
-    from siamkit.training.run import _trainer
+    from siamkit.pipelines.training_run import _trainer
 
     class StepClock(L.Callback):
         def __init__(self):
@@ -271,7 +271,7 @@ def markdown(entry: dict) -> list[str]:
         f"multi-similarity loss over all pairs, AdamW; batches of {setup['batch_size']} at {setup['image_size']} px, "
         f"M-per-class from {setup['data']} with augmentation, one DataLoader ({setup['workers']} worker) for every loop. "
         f"images/s from the median of {setup['rounds']} interleaved rounds x {setup['steps']} steps (after {setup['warmup']} "
-        "warm-up steps per round). siamkit's loop is `siamkit.training.run`'s Trainer and module, unchanged (progress bar "
+        "warm-up steps per round). siamkit's loop is `siamkit.pipelines.training_run`'s Trainer and module, unchanged (progress bar "
         "and callbacks on; validation and checkpoints come after the timed steps); the bare loop is zero_grad, forward, "
         "loss, backward, step.",
         "",
@@ -349,7 +349,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     from siamkit.models.backbone import backbone_data_config
     from siamkit.models.network import SiameseNetwork
     from siamkit.training.config import TrainConfig
-    from siamkit.training.run import _train_loader, _val_loader, _validation_pairs, _workers
+    from siamkit.pipelines.training_run import _train_loader, _val_loader, _validation_pairs, _workers
 
     logging.getLogger("siamkit").setLevel(logging.WARNING)
     config = TrainConfig(batch_size=args.batch_size, image_size=args.image_size, max_epochs=1, device="cpu").validate()

@@ -110,7 +110,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     """
     from siamkit.inference.siamese_model import SiameseModel
     from siamkit.training.config import load_config
-    from siamkit.training.pipeline import train_and_evaluate
+    from siamkit.pipelines.train_and_evaluate import train_and_evaluate
 
     root = tmp_path_factory.mktemp("trained")
     data = make_identity_images(root / "data", identities=12, per_identity=4)
@@ -124,3 +124,16 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     after = _snapshot(root)
     changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
     assert not changed, f"a test changed the shared trained run instead of a copy of it: {changed}"
+
+
+def load_benchmark(name: str):
+    """``benchmarks/NAME.py`` as a module, for the smoke tests that run a taste of its fuzzers."""
+    import importlib.util
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, module)  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module

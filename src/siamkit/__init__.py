@@ -53,39 +53,43 @@ _EXPORTS = {
     "scan_dataset": "siamkit.data.dataset",
     "ImageDataset": "siamkit.data.dataset",
     "load_image": "siamkit.data.images",
-    "train": "siamkit.training.run",
-    "TrainResult": "siamkit.training.run",
-    "train_and_evaluate": "siamkit.training.pipeline",
+    "train": "siamkit.pipelines.training_run",
+    "TrainResult": "siamkit.pipelines.training_run",
+    "train_and_evaluate": "siamkit.pipelines.train_and_evaluate",
     "load_config": "siamkit.training.config",
     "TrainConfig": "siamkit.training.config",
-    "evaluate_model_folder": "siamkit.evaluation.run_evaluation",
+    "evaluate_model_folder": "siamkit.pipelines.evaluation_run",
     "evaluate_embeddings": "siamkit.evaluation.summary",
     "SiamkitError": "siamkit.errors",
     "LOSSES": "siamkit.losses",
     "MINERS": "siamkit.losses",
     "SAMPLERS": "siamkit.sampling",
+    "READERS": "siamkit.data.readers",
+    "BACKBONES": "siamkit.models.backbone",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time names load lazily
     from siamkit.data.dataset import ImageDataset, scan_dataset
+    from siamkit.data.readers import READERS
     from siamkit.data.images import load_image
     from siamkit.data.preprocessing import Preprocessing
     from siamkit.errors import SiamkitError
-    from siamkit.evaluation.run_evaluation import evaluate_model_folder
+    from siamkit.pipelines.evaluation_run import evaluate_model_folder
     from siamkit.evaluation.summary import evaluate_embeddings
     from siamkit.inference.gallery import BoundGalleryIndex
     from siamkit.inference.gallery_shards import ShardSpec, embed_gallery_shard, list_gallery
     from siamkit.inference.siamese_model import Comparison, SiameseModel
     from siamkit.losses import LOSSES, MINERS
+    from siamkit.models.backbone import BACKBONES
     from siamkit.models.model_folder import ModelConfig, save_model_folder
     from siamkit.models.network import SiameseNetwork
     from siamkit.sampling import SAMPLERS
     from siamkit.search import INDEX_KINDS, GalleryIndex, GalleryShard, content_hash, merge_shards
     from siamkit.training.config import TrainConfig, load_config
-    from siamkit.training.pipeline import train_and_evaluate
-    from siamkit.training.run import TrainResult, train
+    from siamkit.pipelines.train_and_evaluate import train_and_evaluate
+    from siamkit.pipelines.training_run import TrainResult, train
 
 
 def __getattr__(name: str):

@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image
 
 from siamkit.training.config import load_config
-from siamkit.training.pipeline import train_and_evaluate
-from siamkit.training.run import TrainResult
+from siamkit.pipelines.train_and_evaluate import train_and_evaluate
+from siamkit.pipelines.training_run import TrainResult
 
 log = logging.getLogger("siamkit")
 

@@ -8,27 +8,15 @@ carries its own click, whose exceptions the old handler did not recognise.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from tests.conftest import load_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_cli.py"
-
-
-def _load_fuzz_module():
-    spec = importlib.util.spec_from_file_location("fuzz_cli", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fuzz_cli", module)  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz_module()
+fuzz = load_benchmark("fuzz_cli")
 SPECS = fuzz.command_specs()
 
 

@@ -74,7 +74,7 @@ def test_a_user_reader_is_asked_before_the_builtins_and_scans(jsonl_reader, tmp_
 
 def test_a_user_reader_trains_the_tiny_model(jsonl_reader, tmp_path):
     from siamkit.training.config import load_config
-    from siamkit.training.run import train
+    from siamkit.pipelines.training_run import train
 
     listing = _jsonl_dataset(tmp_path / "people")
     result = train(listing, tmp_path / "run", load_config(None, tiny_train_settings()))

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from siamkit.errors import SiamkitError
-from siamkit.evaluation.run_evaluation import evaluate_model_folder
+from siamkit.pipelines.evaluation_run import evaluate_model_folder
 from tests.conftest import make_identity_images
 
 VERIFICATION_KEYS = {
@@ -207,7 +207,7 @@ def test_split_all_says_it_includes_the_training_images(trained, tmp_path, siamk
 def test_split_all_of_any_run_is_labelled_as_including_the_training_images(tmp_path, protocol):
     from siamkit.data.dataset import scan_dataset
     from siamkit.data.splits import Split
-    from siamkit.evaluation.run_evaluation import _select
+    from siamkit.pipelines.evaluation_run import _select
 
     dataset = scan_dataset(make_identity_images(tmp_path, identities=6, per_identity=3))
     paths = [r.path for r in dataset.records]

@@ -5,7 +5,7 @@ from pathlib import PurePath
 import pytest
 
 from siamkit.errors import SiamkitError
-from siamkit.evaluation.sweep import parse_vary, run_sweep
+from siamkit.pipelines.sweep import parse_vary, run_sweep
 from tests.conftest import make_identity_images, quick_onnx_export, tiny_train_settings
 
 

@@ -6,11 +6,8 @@ every request gets an answer below 500, and a refusal says why in a JSON ``detai
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 import warnings
-from pathlib import Path
 
 import pytest
 
@@ -18,19 +15,9 @@ pytest.importorskip("hypothesis")
 
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
+from tests.conftest import load_benchmark  # noqa: E402
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_service.py"
-
-
-def _load_fuzz_module():
-    spec = importlib.util.spec_from_file_location("fuzz_service", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fuzz_service", module)  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz_module()
+fuzz = load_benchmark("fuzz_service")
 
 
 @pytest.fixture(scope="module")

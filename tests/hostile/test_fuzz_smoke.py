@@ -6,31 +6,18 @@ this smoke test keeps the contract (an RGB image or ImageDecodeError, nothing el
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import struct
-import sys
 import warnings
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("hypothesis")
 
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from tests.conftest import load_benchmark  # noqa: E402
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_decode.py"
-
-
-def _load_fuzz_module():
-    spec = importlib.util.spec_from_file_location("fuzz_decode", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fuzz_decode", module)  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz_module()
+fuzz = load_benchmark("fuzz_decode")
 
 
 @pytest.mark.slow

@@ -82,7 +82,7 @@ def test_unknown_name_suggests_registered_backbones(tiny_cnn):
 def test_registered_backbone_trains_and_its_model_folder_loads(tiny_cnn, tiny_dataset, tmp_path):
     from siamkit.inference.siamese_model import SiameseModel
     from siamkit.training.config import load_config
-    from siamkit.training.run import train
+    from siamkit.pipelines.training_run import train
 
     result = train(tiny_dataset, tmp_path / "run", load_config(None, tiny_train_settings(backbone=tiny_cnn)))
     config = json.loads((result.model_folder / "config.json").read_text())

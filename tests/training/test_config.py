@@ -52,7 +52,7 @@ def test_shipped_recipes_are_valid():
 
 
 def test_online_batches_take_more_images_per_identity_when_identities_are_few():
-    from siamkit.training.run import online_batch_shape
+    from siamkit.pipelines.training_run import online_batch_shape
 
     assert online_batch_shape(50, 4, 32) == (4, 32)
     m, batch = online_batch_shape(5, 4, 32)

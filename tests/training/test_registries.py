@@ -27,7 +27,7 @@ def circle_loss():
 
 
 def test_a_user_registered_loss_trains_the_tiny_model(circle_loss, tmp_path):
-    from siamkit.training.run import train
+    from siamkit.pipelines.training_run import train
 
     data = make_identity_images(tmp_path / "data", identities=8, per_identity=4)
     config = load_config(None, tiny_train_settings(loss=circle_loss, miner="batch-hard"))

@@ -8,7 +8,7 @@ import pytest
 from siamkit.errors import SiamkitError
 from siamkit.inference.siamese_model import SiameseModel
 from siamkit.training.config import load_config
-from siamkit.training.run import train
+from siamkit.pipelines.training_run import train
 from tests.conftest import tiny_train_settings
 
 
@@ -111,7 +111,7 @@ def test_backbone_batchnorm_statistics_stay_frozen_inside_lightning(tiny_dataset
 
 
 def test_idx_dataset_trains_on_its_own_split(tmp_path):
-    from siamkit.training.pipeline import train_and_evaluate
+    from siamkit.pipelines.train_and_evaluate import train_and_evaluate
     from tests.data.test_idx import make_idx_dataset
 
     data = make_idx_dataset(tmp_path / "fm", train=48, test=24)
@@ -137,7 +137,7 @@ def test_group_split_and_fold_come_from_the_config(tmp_path):
 def test_group_batches_draw_each_batch_from_two_groups(tmp_path):
     from siamkit.data.dataset import scan_dataset
     from siamkit.data.preprocessing import Preprocessing
-    from siamkit.training.run import _train_loader
+    from siamkit.pipelines.training_run import _train_loader
     from tests.conftest import make_identity_images
 
     for group in range(4):

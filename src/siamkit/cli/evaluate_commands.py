@@ -29,7 +29,7 @@ def evaluate_command(
     from siamkit.io.outputs import check_output_folder
 
     check_output_folder(out)
-    from siamkit.evaluation.run_evaluation import evaluate_model_folder
+    from siamkit.pipelines.evaluation_run import evaluate_model_folder
 
     history = model.parent / "history.csv"
     result = evaluate_model_folder(
@@ -53,7 +53,7 @@ def sweep_command(
     from siamkit.io.outputs import check_output_folder
 
     check_output_folder(out)
-    from siamkit.evaluation.sweep import run_sweep
+    from siamkit.pipelines.sweep import run_sweep
 
     result = run_sweep(data, out, vary, config_path=config, overrides=parse_set_values(set_values or []))
     typer.echo(f"sweep table: {result.csv_path}")

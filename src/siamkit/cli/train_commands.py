@@ -91,7 +91,7 @@ def train_command(
     settings = load_config(config, overrides)
     check_output_folder(out)
     # Imported after the options are checked: a typo in a flag should not wait for torch to load.
-    from siamkit.training.pipeline import train_and_evaluate
+    from siamkit.pipelines.train_and_evaluate import train_and_evaluate
 
     result = train_and_evaluate(data, out, settings, resume=resume)
     if not result.primary:

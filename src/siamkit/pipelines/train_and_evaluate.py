@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from siamkit.training.config import TrainConfig
-from siamkit.training.run import TrainResult, train
+from siamkit.pipelines.training_run import TrainResult, train
 
 log = logging.getLogger("siamkit")
 
@@ -26,7 +26,7 @@ def train_and_evaluate(
 
 def evaluate_run(data: str | os.PathLike, run_folder: str | os.PathLike, config: TrainConfig):
     """Measure a run folder's model on its test identities, as the end of training does."""
-    from siamkit.evaluation.run_evaluation import evaluate_model_folder
+    from siamkit.pipelines.evaluation_run import evaluate_model_folder
 
     run_folder = Path(run_folder)
     return evaluate_model_folder(

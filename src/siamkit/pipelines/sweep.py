@@ -194,7 +194,7 @@ def _train_and_evaluate(data, run: Path, config: TrainConfig, split) -> None:
     """Every sweep run is evaluated on the shared test identities, whatever ``evaluate`` says."""
     import dataclasses
 
-    from siamkit.training.pipeline import train_and_evaluate
+    from siamkit.pipelines.train_and_evaluate import train_and_evaluate
 
     train_and_evaluate(data, run, dataclasses.replace(config, evaluate=True), split=split)
 

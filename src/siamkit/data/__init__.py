@@ -1,0 +1,1 @@
+"""Data: dataset readers (folder, CSV, IDX), image decoding, identity-disjoint splits, preprocessing."""

@@ -1,0 +1,1 @@
+"""Training: the run configuration, the Lightning module, checkpoints and the training run."""
