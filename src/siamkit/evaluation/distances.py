@@ -1,19 +1,19 @@
-"""The one distance every evaluation metric agrees on.
+"""Checked embeddings for the metrics, and the one distance they agree on.
 
 siamkit compares images by the Euclidean distance between L2-normalised embeddings (smaller =
 more alike), which ranks pairs exactly as cosine similarity does but keeps a threshold in
-familiar units (0 = identical direction, 2 = opposite). Verification, retrieval, one-shot and
-triplet metrics all go through this module so they can never disagree about what "close" means.
+familiar units (0 = identical direction, 2 = opposite). The formulas live in
+:mod:`siamkit.distances`, shared with training, ``SiameseModel`` and search; verification,
+retrieval, one-shot and triplet metrics take them from there, so they can never disagree about
+what "close" means.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from siamkit.distances import l2_normalize  # noqa: F401  (re-exported: siamkit.evaluation's public name)
 from siamkit.errors import SiamkitError
-
-# Rows whose norm is below this are left as (near) zero instead of being blown up to unit length.
-_NORM_FLOOR = 1e-12
 
 
 def check_embeddings(embeddings, labels=None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -35,11 +35,4 @@ def check_embeddings(embeddings, labels=None) -> tuple[np.ndarray, np.ndarray | 
             f"got {len(label_array)} labels for {len(array)} embeddings; there must be one label per embedding"
         )
     return array, label_array
-
-
-def l2_normalize(embeddings: np.ndarray) -> np.ndarray:
-    """Scale every row to unit length, so distance depends only on direction."""
-    array = np.asarray(embeddings, dtype=np.float32)
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return array / np.maximum(norms, _NORM_FLOOR)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from siamkit.distances import l2_normalize, unit_distance
 from siamkit.errors import SiamkitError
-from siamkit.evaluation.distances import check_embeddings, l2_normalize
+from siamkit.evaluation.distances import check_embeddings
 from siamkit.evaluation.intervals import wilson_interval
 
 
@@ -89,7 +90,7 @@ def one_shot_accuracy(
         target = int(rng.integers(ways))
         supports = np.array([rng.choice(images_of[identity]) for identity in chosen])
         query, supports[target] = rng.choice(images_of[chosen[target]], size=2, replace=False)
-        distances = np.linalg.norm(normalized[supports] - normalized[query], axis=1)
+        distances = unit_distance(normalized[supports], normalized[query])
         nearest = np.flatnonzero(distances == distances.min())
         correct += int(rng.choice(nearest) == target)
     accuracy = correct / episodes

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from siamkit.distances import cosine_to_distance
 from siamkit.errors import SiamkitError
 from siamkit.evaluation.distances import check_embeddings, l2_normalize
 
@@ -64,7 +65,7 @@ def _ranked_neighbours(normalized: np.ndarray, rows: np.ndarray, depth: int, see
     first = np.searchsorted(query, np.arange(len(rows)))
     take = first[:, None] + np.arange(depth)
     ranked, ranked_similarity = column[take], kept[take]
-    return ranked, np.sqrt(np.clip(2.0 - 2.0 * ranked_similarity, 0.0, None))
+    return ranked, cosine_to_distance(ranked_similarity)
 
 
 def _ranked_under_massive_ties(similarity, rows, cutoff, depth: int, seed: int):
@@ -79,7 +80,7 @@ def _ranked_under_massive_ties(similarity, rows, cutoff, depth: int, seed: int):
         order = np.lexsort((_tie_priority(np.full(len(candidates), row), candidates, seed), -similarity[i, candidates]))
         ranked[i] = candidates[order][:depth]
     ranked_similarity = np.take_along_axis(similarity, ranked, axis=1)
-    return ranked, np.sqrt(np.clip(2.0 - 2.0 * ranked_similarity, 0.0, None))
+    return ranked, cosine_to_distance(ranked_similarity)
 
 
 def _query_blocks(n: int):

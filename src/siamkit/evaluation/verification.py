@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
+from siamkit.distances import l2_normalize, unit_distance
 from siamkit.errors import SiamkitError
-from siamkit.evaluation.distances import l2_normalize
 from siamkit.evaluation.intervals import equal_error_rate
 
 THRESHOLD_RULES = ("max_accuracy", "eer", "max_f1")
@@ -35,7 +35,7 @@ def pair_distances(embeddings, idx_a, idx_b) -> np.ndarray:
     distances = np.empty(len(idx_a), dtype=np.float64)
     for start in range(0, len(idx_a), _PAIRS_PER_CHUNK):
         part = slice(start, start + _PAIRS_PER_CHUNK)
-        distances[part] = np.linalg.norm(normalized[idx_a[part]] - normalized[idx_b[part]], axis=1)
+        distances[part] = unit_distance(normalized[idx_a[part]], normalized[idx_b[part]])
     return distances
 
 

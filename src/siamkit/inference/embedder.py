@@ -16,7 +16,9 @@ from __future__ import annotations
 import io
 import os
 import stat
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
@@ -212,12 +214,56 @@ class BatchEmbedder:
         return Embedded(embeddings, positions, errors)
 
 
+_TF32_LOCK = threading.Lock()
+_tf32_state = {"users": 0, "saved": None}
+
+
+@contextmanager
+def full_float32(device: torch.device) -> Iterator[None]:
+    """Plain IEEE float32 on a GPU too: no TF32 in convolutions or matrix products.
+
+    cuDNN runs float32 convolutions in TF32 by default on recent GPUs (10 mantissa bits), which
+    moves embeddings by about 1e-3: the threshold, chosen on float32 CPU embeddings, would then
+    not be the one served. The flags are process-wide, so the first embedder in turns them off
+    and the last one out restores them (the service runs several model threads at once).
+    """
+    if device.type != "cuda":
+        yield
+        return
+    with _TF32_LOCK:
+        if _tf32_state["users"] == 0:
+            _tf32_state["saved"] = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        _tf32_state["users"] += 1
+    try:
+        yield
+    finally:
+        with _TF32_LOCK:
+            _tf32_state["users"] -= 1
+            if _tf32_state["users"] == 0:
+                torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = _tf32_state["saved"]
+
+
 class TorchEmbedder(BatchEmbedder):
-    """Eager-PyTorch inference for a :class:`SiameseNetwork` (channels_last on CPU)."""
+    """Eager-PyTorch inference: decode -> preprocess -> network -> (L2 normalise), in float32.
+
+    The one embedder behind threshold calibration, ``SiameseModel``'s torch backend and the
+    evaluation's untrained baseline, so a distance means the same in each. Float32 on every
+    device (no float16 autocast on a GPU): the threshold is chosen on float32 embeddings, and a
+    model folder may be served anywhere. ``normalise=True`` is for a bare backbone; a
+    :class:`SiameseNetwork`'s head already ends in L2 normalisation.
+    """
 
     backend = "torch"
 
-    def __init__(self, network: torch.nn.Module, preprocessing: Preprocessing, device: str | torch.device = "cpu", batch_size: int = 64):
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        preprocessing: Preprocessing,
+        device: str | torch.device = "cpu",
+        batch_size: int = 64,
+        normalise: bool = False,
+    ):
         self.device = torch.device(device)
         self.channels_last = True
         self.network = network.eval().to(self.device)
@@ -225,14 +271,15 @@ class TorchEmbedder(BatchEmbedder):
             self.network = self.network.to(memory_format=torch.channels_last)
         self.preprocessing = preprocessing
         self.batch_size = batch_size
+        self.normalise = normalise
 
     @torch.inference_mode()
     def embed_tensors(self, images: torch.Tensor) -> np.ndarray:
-        images = torch.as_tensor(images).to(self.device)
+        images = torch.as_tensor(images).to(self.device, torch.float32)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        if self.device.type == "cuda":
-            with torch.autocast("cuda", dtype=torch.float16):
-                return self.network(images).float().cpu().numpy()
-        return self.network(images).float().cpu().numpy()
-
+        with full_float32(self.device):
+            embeddings = self.network(images).float()
+        if self.normalise:
+            embeddings = torch.nn.functional.normalize(embeddings, dim=1)
+        return embeddings.cpu().numpy()

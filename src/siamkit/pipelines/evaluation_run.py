@@ -163,16 +163,9 @@ def _baseline_embedder(model: SiameseModel, seed: int = 0):
     pretrained = model.config.training.get("pretrained", "auto")
     torch.manual_seed(seed)  # with pretrained "none" the baseline is a seeded random backbone
     backbone = create_backbone(model.config.backbone, pretrained)
-
-    class Normalised(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return torch.nn.functional.normalize(self.inner(x), dim=1)
-
-    return TorchEmbedder(Normalised(backbone), model.config.preprocessing, "cpu", batch_size=64)
+    # The embedder the model itself is calibrated and served with, L2-normalising the bare
+    # backbone's features as the trained head does.
+    return TorchEmbedder(backbone, model.config.preprocessing, "cpu", batch_size=64, normalise=True)
 
 
 def _plots(out: Path, metrics: dict, test: ImageDataset, embeddings: np.ndarray, labels: np.ndarray, history: Path | None, max_pairs, seed: int) -> dict:
@@ -229,14 +222,16 @@ def evaluate_model_folder(
     history: str | os.PathLike | None = None,
     baseline: bool = True,
     strict_ways: bool = True,
+    backend: str = "auto",
 ) -> EvaluationResult:
     """Evaluate ``model_folder`` on ``data``; ``strict_ways`` makes an unsupportable N-way an error
-    (what a user who typed ``--ways`` wants) instead of a skipped row (what training's report wants)."""
+    (what a user who typed ``--ways`` wants) instead of a skipped row (what training's report wants).
+    ``backend`` is ``SiameseModel.load``'s: the default measures what a CPU serves (onnxruntime)."""
     model_folder, out = Path(model_folder), Path(out)
     ways = parse_ways(ways)
     if episodes <= 0:
         raise SiamkitError(f"--episodes must be positive, got {episodes}")
-    model = SiameseModel.load(model_folder)
+    model = SiameseModel.load(model_folder, backend=backend)
     dataset = scan_dataset(data)
     search = find_split(dataset, data, model_folder)
     test, val, protocol = _select(dataset, search.split, split, search)

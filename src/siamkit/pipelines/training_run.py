@@ -299,12 +299,23 @@ def train(
     return result
 
 
+def calibration_embedder(network, preprocessing: Preprocessing, batch_size: int):
+    """The embedder the threshold is chosen with: the one ``SiameseModel`` serves with.
+
+    ``SiameseModel``'s torch backend is this same :class:`TorchEmbedder` (float32 on every
+    device), and its onnxruntime backend, the default on a CPU, agrees with it within 1e-5
+    (tests/inference/test_one_embedding_path.py), so the threshold holds wherever it is served.
+    """
+    from siamkit.inference.embedder import TorchEmbedder
+
+    return TorchEmbedder(network, preprocessing, "cpu", batch_size=batch_size)
+
+
 def choose_validation_threshold(network, preprocessing: Preprocessing, val_set: ImageDataset, config: TrainConfig) -> float:
     """The distance threshold that the model folder carries, chosen on validation pairs only."""
     from siamkit.evaluation import threshold_from_validation
-    from siamkit.inference.embedder import TorchEmbedder
 
-    embedder = TorchEmbedder(network, preprocessing, "cpu", batch_size=config.batch_size)
+    embedder = calibration_embedder(network, preprocessing, config.batch_size)
     paths = [r.path for r in val_set.records]
     embeddings = embedder.embed(paths, progress=True, description="validation embeddings")
     return float(threshold_from_validation(embeddings, np.asarray(val_set.labels), rule=config.threshold_rule, seed=config.seed))

@@ -1,4 +1,4 @@
-"""Embeddings as FAISS wants them, and cosine turned into the two scores callers read.
+"""Embeddings as FAISS wants them (the cosine -> distance/similarity formulas: siamkit.distances).
 
 The gallery index ranks by inner product, which equals cosine similarity only for unit vectors.
 The model's embedding head already L2-normalises, but embeddings also arrive from older model
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from siamkit.distances import cosine_to_distance, cosine_to_similarity  # noqa: F401  (their old home)
 from siamkit.errors import SiamkitError
 
 
@@ -35,19 +36,6 @@ def as_unit_vectors(embeddings, dim: int | None, where: str) -> np.ndarray:
     if array.shape[0] and norms.min() == 0.0:
         raise SiamkitError(f"{where}: an embedding is all zeros and has no direction to compare")
     return np.ascontiguousarray(array / norms, dtype=np.float32)
-
-
-def cosine_to_distance(cosine: np.ndarray) -> np.ndarray:
-    """Euclidean distance between unit vectors: ||a - b|| = sqrt(2 - 2 cos).
-
-    Clamped at zero because float32 rounding can push cos a hair above one for identical images.
-    """
-    return np.sqrt(np.maximum(0.0, 2.0 - 2.0 * cosine))
-
-
-def cosine_to_similarity(cosine: np.ndarray) -> np.ndarray:
-    """Map cosine from [-1, 1] to [0, 1] so a UI can show it as a percentage."""
-    return np.clip((1.0 + cosine) / 2.0, 0.0, 1.0)
 
 
 def numpy_method(index, name: str):

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from siamkit.distances import unit_distance
 from siamkit.models.network import SiameseNetwork
 from siamkit.training.config import TrainConfig
 from siamkit.sampling import SAMPLERS
@@ -183,7 +184,9 @@ def validation_roc_auc(embeddings: np.ndarray, pairs: np.ndarray | None) -> floa
     """ROC AUC of -distance on fixed validation pairs (rows of index_a, index_b, same)."""
     if pairs is None or len(pairs) == 0:
         return float("nan")
-    distances = np.linalg.norm(embeddings[pairs[:, 0]] - embeddings[pairs[:, 1]], axis=1)
+    # The network ends in L2 normalisation, so these are unit vectors: the distance calibration,
+    # evaluation and serving use (siamkit.distances), on the in-loop (mixed-precision) embeddings.
+    distances = unit_distance(embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])
     same = pairs[:, 2].astype(bool)
     if same.all() or not same.any():
         return float("nan")
