@@ -66,6 +66,7 @@ def test_one_identity_stops_with_one_line_and_exit_2(tmp_path):
         (["--loss", "hinge"], "--loss 'hinge'"),
         (["--config", "missing.yaml"], "missing.yaml"),
         (["--set", "marign=1"], "unknown key 'marign'"),
+        (["--set", "lerning_rate=0.001"], "unknown key 'lerning_rate' (did you mean 'lr'?)"),
         (["--split", "1,2"], "--split"),
         (["--pretrained", "nowhere.pth"], "nowhere.pth"),
     ],

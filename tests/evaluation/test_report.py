@@ -136,3 +136,15 @@ def test_report_says_what_cannot_be_measured_and_how_far_to_trust_the_rest(tmp_p
     assert f"95% CI {one_shot['ci95_low']:.4f}\u2013{one_shot['ci95_high']:.4f}" in text
     assert "episode sampling only" in text and "Wilson" in text
     assert "bootstrap over test identities" in text
+
+
+def test_the_skipped_row_of_all_metrics_reads_as_a_list_not_json(tmp_path):
+    metrics = metrics_for_report()
+    metrics["skipped"] = [
+        {"metric": "one_shot", "ways": 20, "reason": "needs 20 identities, the test split has 8"},
+        {"metric": "one_shot_across_groups", "ways": 5, "reason": "one group only"},
+    ]
+    text = write_report(tmp_path / "r.html", metrics, {}, "t").read_text()
+    row = re.search(r"<td>skipped</td><td>(.*?)</td>", text).group(1)
+    assert row == "one_shot 20-way: needs 20 identities, the test split has 8; one_shot_across_groups 5-way: one group only"
+    assert "&quot;reason&quot;" not in text and '{"metric"' not in text

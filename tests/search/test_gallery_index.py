@@ -154,3 +154,13 @@ def test_approximate_search_works_after_pytorch_metric_learning_patched_faiss():
         hits = index.search(vectors[:3], k=1)
         assert [h[0]["path"] for h in hits] == paths[:3]
         assert len(index.search(vectors[:1], k=500)[0]) == 400  # k > n: answered exactly
+
+
+def test_an_image_path_is_refused_in_one_line_that_says_what_to_call(build, tmp_path):
+    index = build("exact")
+    index.save(tmp_path / "gallery.idx")
+    loaded = GalleryIndex.load(tmp_path / "gallery.idx")
+    for query in ("q.pgm", ["a.jpg", "b.jpg"], b"\x89PNG not numbers"):
+        with pytest.raises(SiamkitError, match=r"takes embeddings.*model\.search\(index, images\)") as caught:
+            loaded.search(query, k=3)
+        assert "\n" not in str(caught.value) and "gallery.idx" in str(caught.value)

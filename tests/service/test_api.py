@@ -19,7 +19,7 @@ from siamkit.service import ServiceSettings
 from siamkit.version import __version__
 from tests.service.conftest import TEST_UPLOAD_MB
 
-HIT_KEYS = {"id", "label", "similarity", "distance", "image_url"}
+HIT_KEYS = {"id", "path", "label", "similarity", "distance", "same", "image_url"}
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +121,21 @@ def test_search_finds_the_query_first_and_hides_file_paths(client, gallery):
     assert [hit["similarity"] for hit in hits] == sorted((hit["similarity"] for hit in hits), reverse=True)
     assert all(hit["image_url"] == f"/v1/gallery/{hit['id']}" for hit in hits)
     assert str(Path(query).parent.parent) not in response.text
+
+
+def test_search_hits_say_match_or_not_and_name_the_image_without_server_folders(client, gallery):
+    query = gallery.paths[9]
+    response = client.post("/v1/search", files={"image": upload(query)}, data={"k": "20"})
+    assert response.status_code == 200, response.text
+    hits = response.json()["hits"]
+    threshold = client.get("/v1/model").json()["threshold"]
+    assert all(hit["same"] == (hit["distance"] <= threshold) for hit in hits)
+    assert hits[0]["same"]
+    by_id = dict(zip(gallery.index.ids, gallery.paths))
+    for hit in hits:
+        assert not Path(hit["path"]).is_absolute() and ".." not in Path(hit["path"]).parts
+        assert by_id[hit["id"]].endswith("/" + hit["path"]) and hit["label"] == Path(by_id[hit["id"]]).parent.name
+    assert Path(hits[0]["path"]).parts[-2:] == Path(query).parts[-2:]
 
 
 def test_search_returns_ten_by_default_and_bounds_k(client, gallery):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 import warnings
 
@@ -23,8 +24,6 @@ def configure_logging(verbose: bool = False) -> None:
         handler.setFormatter(_Formatter())
         handler._siamkit = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-    import os
-
     secondary = int(os.environ.get("RANK", "0") or 0) > 0  # other torchrun processes: warnings only
     logger.setLevel(logging.WARNING if secondary else logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
@@ -33,6 +32,30 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module="lightning")
     warnings.filterwarnings("ignore", category=UserWarning, module="torch.utils.data")
+    _log_siamkit_warnings()
+
+
+_PACKAGE_FOLDER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _log_siamkit_warnings() -> None:
+    """siamkit's own ``warnings.warn`` (there for Python callers) as one ``siamkit: warning:`` line.
+
+    Python would print them as "path/to/ivf_backend.py:61: UserWarning: ..." plus the source
+    line: noise to a command-line user, and a second copy where the code also logs.
+    """
+    shown = warnings.showwarning
+    if getattr(shown, "_siamkit", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if os.path.abspath(filename).startswith(_PACKAGE_FOLDER + os.sep):
+            logging.getLogger("siamkit").warning("%s", message)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show._siamkit = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 def _click_kind(exc: BaseException) -> str | None:

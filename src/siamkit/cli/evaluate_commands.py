@@ -7,6 +7,9 @@ from typing import List, Optional
 
 import typer
 
+# One-shot settings when --ways is not given; the help shows this same value.
+DEFAULT_WAYS = "5,20"
+
 
 def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate_command)
@@ -19,7 +22,7 @@ def evaluate_command(
     out: Path = typer.Option(..., "--out", help="Folder for metrics.json, report.html and plots."),
     split: str = typer.Option("test", help="test: only the run's test identities (when DATA is its training data); all: every image."),
     pairs: Optional[int] = typer.Option(None, "--pairs", help="Sample N positive pairs (default: all) and as many negatives."),
-    ways: Optional[str] = typer.Option(None, help="N-way one-shot settings, comma separated [default: 5,20, skipping those the data cannot support]."),
+    ways: Optional[str] = typer.Option(None, help=f"N-way one-shot settings, comma separated [default: {DEFAULT_WAYS}, skipping those the data cannot support]."),
     episodes: int = typer.Option(400, help="One-shot episodes per setting."),
     within_group: bool = typer.Option(False, "--within-group", help="Draw each episode's identities from one group (e.g. one Omniglot alphabet)."),
     seed: int = typer.Option(0, help="Seed for pairs and episodes (same seed, same numbers)."),
@@ -33,7 +36,7 @@ def evaluate_command(
 
     history = model.parent / "history.csv"
     result = evaluate_model_folder(
-        model, data, out, split=split, ways=ways or "5,20", episodes=episodes, within_group=within_group,
+        model, data, out, split=split, ways=ways or DEFAULT_WAYS, episodes=episodes, within_group=within_group,
         seed=seed, max_pairs=pairs, history=history if history.is_file() else None, baseline=baseline,
         strict_ways=ways is not None,
     )

@@ -5,11 +5,15 @@ from __future__ import annotations
 import sys
 
 import typer
+import typer.core
 
 from siamkit.cli.errors import configure_logging, run_cli
+from siamkit.cli.help_format import SiamkitCommand, SiamkitGroup
+from siamkit.version import __version__
 
 app = typer.Typer(
     name="siamkit",
+    cls=SiamkitGroup,
     help="Train, evaluate and serve Siamese networks for image similarity.",
     no_args_is_help=True,
     add_completion=False,
@@ -29,13 +33,25 @@ def _register_commands() -> None:
                 raise
             continue
         module.register(app)
+    for command in app.registered_commands:
+        if command.cls in (None, typer.core.TyperCommand):  # Typer fills in its own class when none is given
+            command.cls = SiamkitCommand
 
 
 _register_commands()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"siamkit {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail in the log.")) -> None:
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail in the log."),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
     configure_logging(verbose)
 
 

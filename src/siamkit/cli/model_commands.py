@@ -150,14 +150,14 @@ def _model_for(index_path: Path, model: Optional[Path]) -> Path:
 
 def search_command(
     index: Path = typer.Argument(..., help="Index file written by siamkit index."),
-    queries: List[Path] = typer.Argument(..., help="Query image(s)."),
+    queries: List[Path] = typer.Argument(..., help="Query image(s), or folders: every image in them."),
     k: int = typer.Option(10, "-k", "--top", help="Hits per query."),
     as_json: bool = typer.Option(False, "--json", help="Print the hits as JSON."),
     grid: Optional[Path] = typer.Option(None, "--grid", help="Also draw queries and hits into this PNG."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model folder [default: the one that built the index]."),
     backend: str = typer.Option("auto", help=BACKEND_HELP),
 ) -> None:
-    """The gallery images most similar to each query image."""
+    """The gallery images most similar to each query image, and whether each is a match at the model's threshold."""
     from siamkit.errors import SiamkitError
     from siamkit.io.outputs import check_output_file
     from siamkit.models.model_folder import model_identity, read_model_config
@@ -167,22 +167,60 @@ def search_command(
         raise SiamkitError(f"-k {k}: must be at least 1")
     if grid is not None:
         check_output_file(grid, "--grid")
+    queries = query_images(queries)
     gallery = GalleryIndex.load(index)
     folder = _model_for(index, model)
     read_model_config(folder)
     gallery.check_model(model_identity(folder))
     loaded = _load_model(folder, backend)
     results = loaded.bind(gallery).search_images([str(query) for query in queries], k)
+    results = [mark_matches(hits, loaded.threshold) for hits in results]
     if grid is not None:
         _draw_grid(grid, queries, results, loaded.threshold)
     if as_json:
         typer.echo(json.dumps([{"query": str(query), "hits": hits} for query, hits in zip(queries, results)], indent=1))
         return
+    match_at = f"(match at >= {similarity_at_threshold(loaded.threshold):.4f})"
     for query, hits in zip(queries, results):
         typer.echo(f"{query}:")
         for rank, hit in enumerate(hits, start=1):
             label = f" [{hit['label']}]" if hit["label"] else ""
-            typer.echo(f"  {rank:>3}. distance {hit['distance']:.4f}  similarity {hit['similarity']:.4f}  {hit['path']}{label}")
+            verdict = "same     " if hit["same"] else "different"
+            typer.echo(
+                f"  {rank:>3}. {verdict}  distance {hit['distance']:.4f}  similarity {hit['similarity']:.4f} {match_at}  {hit['path']}{label}"
+            )
+
+
+def mark_matches(hits: list[dict], threshold: float) -> list[dict]:
+    """Each hit with ``same``: distance <= the model's threshold, the rule ``compare`` applies."""
+    return [{**hit, "same": bool(hit["distance"] <= threshold)} for hit in hits]
+
+
+def similarity_at_threshold(threshold: float) -> float:
+    """The similarity a hit needs to be a match: the threshold on distance, in similarity's units.
+
+    A similarity of 0.89 reads like a match to most people; next to "match at >= 0.90" it does not.
+    """
+    from siamkit.distances import distance_to_similarity
+
+    return float(distance_to_similarity(threshold))
+
+
+def query_images(queries: List[Path]) -> List[Path]:
+    """The query images: files as given, and every image under a folder (sorted)."""
+    from siamkit.data.images import is_image_file
+    from siamkit.errors import SiamkitError
+
+    found: List[Path] = []
+    for query in queries:
+        if not query.is_dir():
+            found.append(query)
+            continue
+        images = sorted(path for path in query.rglob("*") if path.is_file() and is_image_file(path))
+        if not images:
+            raise SiamkitError(f"{query}: no image files in this query folder")
+        found.extend(images)
+    return found
 
 
 def _draw_grid(grid: Path, queries, results, threshold: float) -> None:
@@ -194,7 +232,7 @@ def _draw_grid(grid: Path, queries, results, threshold: float) -> None:
             temporary,
             [str(query) for query in queries],
             [[hit["path"] for hit in hits] for hits in results],
-            [[hit["distance"] <= threshold for hit in hits] for hits in results],
+            [[hit["same"] for hit in hits] for hits in results],
             [[hit["distance"] for hit in hits] for hits in results],
             title=f"Search hits (green: distance <= {threshold:.3f})",
         )

@@ -8,16 +8,40 @@ from typing import List, Optional
 import typer
 
 
+def _defaults() -> dict:
+    from dataclasses import MISSING, fields
+
+    from siamkit.training.config import TrainConfig
+
+    return {field.name: field.default for field in fields(TrainConfig) if field.default is not MISSING}
+
+
+# The help shows the defaults TrainConfig really uses, read from it rather than copied here.
+TRAIN_DEFAULTS = _defaults()
+
+
+def with_default(text: str, key: str, flag_names: tuple[str, str] | None = None) -> str:
+    """``text`` followed by ``[default: X]``, X the TrainConfig default of ``key`` (a flag's name for booleans)."""
+    value = TRAIN_DEFAULTS[key]
+    if value is None:
+        return text
+    if isinstance(value, bool) and flag_names is not None:
+        value = flag_names[0] if value else flag_names[1]
+    elif isinstance(value, float):
+        value = f"{value:g}"
+    return f"{text} [default: {value}]"
+
+
 def _loss_help() -> str:
     from siamkit.losses import LOSSES
 
-    return f"{' | '.join(LOSSES.names())} [default: multi-similarity]."
+    return with_default(" | ".join(LOSSES.names()), "loss")
 
 
 def _miner_help() -> str:
     from siamkit.losses import MINERS
 
-    return f"{' | '.join(MINERS.names())}, for online batches [default: all]."
+    return with_default(f"{' | '.join(MINERS.names())}, for online batches", "miner")
 
 
 def _margin_help() -> str:
@@ -26,7 +50,7 @@ def _margin_help() -> str:
     defaults = ", ".join(
         f"{name} {LOSSES.metadata(name)['default_margin']:g}" for name in LOSSES if LOSSES.metadata(name)["uses_margin"]
     )
-    return f"Loss margin [default depends on the loss: {defaults}]."
+    return f"Loss margin [default depends on the loss: {defaults}]"
 
 
 def _sampling_help() -> str:
@@ -35,7 +59,7 @@ def _sampling_help() -> str:
     described = {"online": "online (M-per-class or group batches + miner)", "fixed": "fixed (seeded pairs/triplets)"}
     modes = [described.get(mode, mode) for mode in sampling_modes()]
     named = [name for name in SAMPLERS if name not in sampling_modes()]
-    return f"{' | '.join(modes)}, or a sampler by name: {', '.join(named)} [default: online]."
+    return with_default(f"{' | '.join(modes)}, or a sampler by name: {', '.join(named)}", "sampling")
 
 
 def register(app: typer.Typer) -> None:
@@ -47,33 +71,33 @@ def train_command(
     data: Path = typer.Argument(..., help="Folder of identity folders (leaf folder = identity) or a path,label CSV."),
     out: Path = typer.Option(..., "--out", help="Run folder to create (or continue with --resume)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options; flags override it."),
-    backbone: Optional[str] = typer.Option(None, help="Any timm model name [default: tf_efficientnet_lite0]."),
-    pretrained: Optional[str] = typer.Option(None, help="auto | none | PATH to a weights file [default: auto]."),
+    backbone: Optional[str] = typer.Option(None, help=with_default("Any timm model name", "backbone")),
+    pretrained: Optional[str] = typer.Option(None, help=with_default("auto | none | PATH to a weights file", "pretrained")),
     loss: Optional[str] = typer.Option(None, help=_loss_help()),
     sampling: Optional[str] = typer.Option(None, help=_sampling_help()),
     miner: Optional[str] = typer.Option(None, help=_miner_help()),
     margin: Optional[float] = typer.Option(None, help=_margin_help()),
-    embedding_dim: Optional[int] = typer.Option(None, help="Embedding size D [default: 128]."),
-    image_size: Optional[int] = typer.Option(None, help="Square input size in pixels [default: 160]."),
-    batch_size: Optional[int] = typer.Option(None, help="Images per batch [default: 32]."),
-    lr: Optional[float] = typer.Option(None, help="Learning rate of the head; the backbone gets lr x backbone-lr-scale."),
-    max_epochs: Optional[int] = typer.Option(None, help="Upper bound on epochs [default: 15]."),
-    max_time: Optional[float] = typer.Option(None, help="Stop after this many minutes."),
-    split: Optional[str] = typer.Option(None, help="Identity fractions train,val,test [default: 0.7,0.15,0.15]."),
-    closed_set: Optional[bool] = typer.Option(None, "--closed-set/--open-set", help="Split images inside identities instead of identities."),
-    split_by: Optional[str] = typer.Option(None, help="auto | identity | image | group (e.g. Omniglot alphabets) | predefined (the dataset's own split) [default: auto]."),
+    embedding_dim: Optional[int] = typer.Option(None, help=with_default("Embedding size D", "embedding_dim")),
+    image_size: Optional[int] = typer.Option(None, help=with_default("Square input size in pixels", "image_size")),
+    batch_size: Optional[int] = typer.Option(None, help=with_default("Images per batch", "batch_size")),
+    lr: Optional[float] = typer.Option(None, help=with_default("Learning rate of the head; the backbone gets lr x backbone_lr_scale", "lr")),
+    max_epochs: Optional[int] = typer.Option(None, help=with_default("Upper bound on epochs", "max_epochs")),
+    max_time: Optional[float] = typer.Option(None, help=with_default("Stop after this many minutes [default: no limit]", "max_time")),
+    split: Optional[str] = typer.Option(None, help=with_default("Identity fractions train,val,test", "split")),
+    closed_set: Optional[bool] = typer.Option(None, "--closed-set/--open-set", help=with_default("Split images inside identities instead of identities", "closed_set", ("--closed-set", "--open-set"))),
+    split_by: Optional[str] = typer.Option(None, help=with_default("auto | identity | image | group (e.g. Omniglot alphabets) | predefined (the dataset's own split)", "split_by")),
     fold: Optional[str] = typer.Option(None, help="Cross-validation fold I/K: the I-th of K identity (or group) folds is the test set."),
-    trainable_stages: Optional[int] = typer.Option(None, help="Backbone stages to train: 0 = frozen, -1 = all [default: 3]."),
-    seed: Optional[int] = typer.Option(None, help="Seed for the split, sampling and initialisation [default: 0]."),
-    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda."),
-    patience: Optional[int] = typer.Option(None, help="Epochs without a better validation ROC AUC before stopping [default: 5]."),
-    optimizer: Optional[str] = typer.Option(None, help="adam | adamw."),
-    schedule: Optional[str] = typer.Option(None, help="cosine | plateau | none."),
-    m_per_class: Optional[int] = typer.Option(None, help="Images per identity in each online batch [default: 4]."),
-    workers: Optional[int] = typer.Option(None, help="Data-loading worker processes (-1 = automatic)."),
+    trainable_stages: Optional[int] = typer.Option(None, help=with_default("Backbone stages to train: 0 = frozen, -1 = all", "trainable_stages")),
+    seed: Optional[int] = typer.Option(None, help=with_default("Seed for the split, sampling and initialisation", "seed")),
+    device: Optional[str] = typer.Option(None, help=with_default("auto | cpu | cuda", "device")),
+    patience: Optional[int] = typer.Option(None, help=with_default("Epochs without a better validation ROC AUC before stopping", "patience")),
+    optimizer: Optional[str] = typer.Option(None, help=with_default("adam | adamw", "optimizer")),
+    schedule: Optional[str] = typer.Option(None, help=with_default("cosine | plateau | none", "schedule")),
+    m_per_class: Optional[int] = typer.Option(None, help=with_default("Images per identity in each online batch", "m_per_class")),
+    workers: Optional[int] = typer.Option(None, help=with_default("Data-loading worker processes (-1 = automatic)", "workers")),
     set_values: Optional[List[str]] = typer.Option(None, "--set", help="Any other config key: --set rotation=10 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
-    evaluate: Optional[bool] = typer.Option(None, "--evaluate/--no-evaluate", help="Evaluate on test identities at the end."),
+    evaluate: Optional[bool] = typer.Option(None, "--evaluate/--no-evaluate", help=with_default("Evaluate on test identities at the end", "evaluate", ("--evaluate", "--no-evaluate"))),
 ) -> None:
     """Train a similarity model and write RUN/model (config.json + model.safetensors)."""
     from siamkit.io.outputs import check_output_folder

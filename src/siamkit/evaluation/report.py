@@ -291,12 +291,34 @@ def _flatten(value, prefix="") -> list[tuple[str, object]]:
     return [(prefix.rstrip("."), value)]
 
 
+def _readable_skipped(skipped) -> str:
+    """The skipped metrics as a reader wants them ("one_shot 20-way: reason; ..."), not as JSON."""
+    if not isinstance(skipped, (list, tuple)):
+        return str(skipped)
+    described = []
+    for item in skipped:
+        if isinstance(item, dict):
+            ways = f" {item['ways']}-way" if item.get("ways") is not None else ""
+            name = f"{item.get('metric', 'metric')}{ways}"
+            described.append(f"{name}: {item['reason']}" if item.get("reason") else name)
+        else:
+            described.append(str(item))
+    return "; ".join(described)
+
+
+def _detail_rows(metrics: dict) -> dict:
+    rows = dict(_flatten({k: v for k, v in metrics.items() if k not in _SHOWN_ABOVE}))
+    if "skipped" in rows:
+        rows["skipped"] = _readable_skipped(rows["skipped"])
+    return rows
+
+
 def _details(metrics: dict) -> str:
     baseline = metrics.get("baseline")
-    trained = dict(_flatten({k: v for k, v in metrics.items() if k not in _SHOWN_ABOVE}))
+    trained = _detail_rows(metrics)
     if not isinstance(baseline, dict):
         return _table(["metric", "value"], [(key, value) for key, value in trained.items()])
-    base = dict(_flatten({k: v for k, v in baseline.items() if k not in _SHOWN_ABOVE}))
+    base = _detail_rows(baseline)
     keys = list(trained) + [key for key in base if key not in trained]
     return _table(["metric", "trained", "baseline"], [(k, trained.get(k), base.get(k)) for k in keys])
 

@@ -4,8 +4,10 @@ The CLI, the web service, the evaluation and the benchmarks all go through it, s
 are these two images" has exactly one implementation: embed with the folder's own
 preprocessing, Euclidean distance between unit vectors, the folder's validation threshold.
 
-Two backends compute the same embeddings (within 1e-4): eager PyTorch, and onnxruntime on an
-ONNX export of the network, which is usually faster on a CPU. ``backend="auto"`` uses
+Two backends compute the same embeddings: eager PyTorch in float32 on every device (the
+embedder and precision that threshold calibration uses, see :mod:`siamkit.inference.embedder`),
+and onnxruntime on an ONNX export of the network, which is usually faster on a CPU and agrees
+with PyTorch within 1e-5 (tests/inference/test_one_embedding_path.py). ``backend="auto"`` uses
 onnxruntime on CPU when it is installed. The export is made once and cached as
 ``model.onnx`` in the model folder (or in the user's cache folder when the model folder is
 read-only); it carries the checksum of the weights it came from, so a stale export is redone,
@@ -14,6 +16,7 @@ never used.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -26,6 +29,7 @@ import torch
 from PIL import Image
 
 from siamkit.data.images import ImageInput
+from siamkit.distances import distance_to_similarity, embedding_distance
 from siamkit.errors import SiamkitError
 from siamkit.models.model_folder import WEIGHTS_NAME, ModelConfig, load_model_weights, model_identity, read_model_config
 from siamkit.models.network import SiameseNetwork
@@ -46,11 +50,6 @@ class Comparison:
 
     def to_dict(self) -> dict:
         return {"distance": self.distance, "similarity": self.similarity, "same": self.same, "threshold": self.threshold}
-
-
-def distance_to_similarity(distance: np.ndarray | float) -> np.ndarray | float:
-    """(1 + cosine) / 2 for unit vectors, where cosine = 1 - distance^2 / 2; in [0, 1]."""
-    return np.clip(1.0 - np.square(distance) / 4.0, 0.0, 1.0)
 
 
 class SiameseModel:
@@ -156,8 +155,9 @@ class SiameseModel:
 
     def compare_embeddings(self, first: np.ndarray, second: np.ndarray) -> Comparison:
         """``compare`` for two embeddings this model already made (the service embeds its
-        uploads in shared batches, then calls this): one formula for both."""
-        distance = float(np.linalg.norm(first - second))
+        uploads in shared batches, then calls this): one formula for both, and the one the
+        threshold was chosen with (:mod:`siamkit.distances`, after normalising, as evaluation does)."""
+        distance = float(embedding_distance(first, second))
         return Comparison(distance, float(distance_to_similarity(distance)), distance <= self.threshold, self.threshold)
 
     def embed_tensors(self, images: torch.Tensor) -> np.ndarray:
@@ -186,7 +186,13 @@ class SiameseModel:
 
     def search(self, index, query, k: int = 10):
         """Hits ``[{id, path, label, distance, similarity}]`` for one query image (a list of such
-        lists for a list of images), best first."""
+        lists for a list of images), best first. ``index``: a GalleryIndex or the path of an index file."""
+        from siamkit.search import GalleryIndex
+
+        if isinstance(index, (str, os.PathLike)):
+            index = GalleryIndex.load(index)
+        elif not isinstance(index, GalleryIndex):
+            raise SiamkitError(f"model.search: index must be a GalleryIndex or an index file's path, got {type(index).__name__}")
         return self.bind(index).search(query, k)
 
     # ----------------------------------------------------------------- export
@@ -235,7 +241,7 @@ def onnx_metadata(config: ModelConfig, model_id: str, weights_sha256: str | None
         "siamkit.backbone": config.backbone,
         "siamkit.image_size": str(config.preprocessing.image_size),
         "siamkit.embedding_dim": str(config.embedding_dim),
-        "siamkit.preprocessing": str(config.preprocessing.to_dict()),
+        "siamkit.preprocessing": json.dumps(config.preprocessing.to_dict(), sort_keys=True),  # JSON, readable from any language
         "siamkit.threshold": repr(config.threshold),
     }
     if weights_sha256:

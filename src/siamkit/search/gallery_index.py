@@ -20,11 +20,12 @@ from typing import Mapping, Sequence, Union
 import faiss
 import numpy as np
 
+from siamkit.distances import cosine_to_distance, cosine_to_similarity
 from siamkit.errors import SiamkitError
 from siamkit.search.faiss_backends import create_backend, restore_backend
 from siamkit.search.gallery_items import GalleryItems, as_path_list
 from siamkit.search.index_file import read_index_file, write_index_file
-from siamkit.search.unit_vectors import as_unit_vectors, cosine_to_distance, cosine_to_similarity
+from siamkit.search.unit_vectors import as_unit_vectors
 
 PathLike = Union[str, os.PathLike]
 
@@ -167,7 +168,7 @@ class GalleryIndex:
             raise SiamkitError(f"index {self._name} is empty; add images to the gallery before searching")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise SiamkitError(f"k must be a positive whole number of results, got {k!r}")
-        queries = as_unit_vectors(query_embeddings, self.embedding_dim, f"index {self._name}")
+        queries = self._query_vectors(query_embeddings)
         want = min(int(k), len(self))
         if want == len(self):
             cosine, ids = self._backend.search_exhaustive(queries, want)
@@ -179,6 +180,16 @@ class GalleryIndex:
             if short.any():
                 cosine[short], ids[short] = self._backend.search_exhaustive(queries[short], want)
         return [self._hits(row_cosine, row_ids) for row_cosine, row_ids in zip(cosine, ids)]
+
+    def _query_vectors(self, query_embeddings) -> np.ndarray:
+        """The queries as unit vectors; an image path (or image) here is a one-line error that says what to call."""
+        try:
+            return as_unit_vectors(query_embeddings, self.embedding_dim, f"index {self._name}")
+        except (TypeError, ValueError):  # numpy could not read numbers from it: a path, bytes, a PIL image
+            raise SiamkitError(
+                f"index {self._name}: GalleryIndex.search takes embeddings, got {type(query_embeddings).__name__}; "
+                "to search with images use model.search(index, images) or model.bind(index).search(images)"
+            ) from None
 
     def _hits(self, cosine: np.ndarray, ids: np.ndarray) -> list[dict]:
         distance, similarity = cosine_to_distance(cosine), cosine_to_similarity(cosine)

@@ -12,7 +12,6 @@ scanning a few hundred vectors is as fast as any index.
 
 from __future__ import annotations
 
-import logging
 import math
 import warnings
 
@@ -22,8 +21,6 @@ import numpy as np
 from siamkit.errors import SiamkitError
 from siamkit.search.exact_backend import ExactBackend, as_ids, check_params
 from siamkit.search.unit_vectors import numpy_search
-
-logger = logging.getLogger(__name__)
 
 # Tuned with benchmarks/search_speed.py on 1M clustered 128-d vectors and 2 cores: with
 # nlist=4000, nprobe=32 gave recall@10 0.97 at 0.6 ms per query (16: 0.96; 128: 0.99 at 2 ms).
@@ -58,8 +55,7 @@ class IvfBackend:
                 f"ivf: {n} images are too few to train {MIN_LISTS} lists "
                 f"(needs {MIN_LISTS * MIN_POINTS_PER_LIST}); building an exact index instead"
             )
-            warnings.warn(message)
-            logger.warning(message)
+            warnings.warn(message)  # the CLI shows siamkit's warnings as one log line (cli/errors.py)
             return ExactBackend.create(dim, vectors, ids)
         if int(params["nprobe"]) < 1:
             raise SiamkitError(f"ivf: nprobe must be at least 1, got {params['nprobe']}")

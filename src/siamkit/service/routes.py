@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from pathlib import Path
 from typing import List
 
@@ -82,12 +83,36 @@ async def search(
         hits = state.index.search(query, k)[0]
     else:
         hits = (await asyncio.get_running_loop().run_in_executor(state.decode_pool, state.index.search, query, k))[0]
+    root, threshold = _gallery_root(state), state.model.threshold
     return SearchResult(
         hits=[
-            SearchHit(id=hit["id"], label=hit["label"], similarity=hit["similarity"], distance=hit["distance"], image_url=f"{prefix}/v1/gallery/{hit['id']}")
+            SearchHit(
+                id=hit["id"], path=_relative(hit["path"], root), label=hit["label"], similarity=hit["similarity"],
+                distance=hit["distance"], same=hit["distance"] <= threshold, image_url=f"{prefix}/v1/gallery/{hit['id']}",
+            )
             for hit in hits
         ]
     )
+
+
+def _gallery_root(state) -> str:
+    """The folder all gallery images are under, found once per served index.
+
+    Hits name images relative to it: enough to tell which image matched, without telling the
+    client where the server keeps its files.
+    """
+    root = getattr(state, "gallery_root", None)
+    if root is None:
+        try:
+            root = os.path.commonpath(sorted({os.path.dirname(path) for path in state.index.paths}))
+        except ValueError:  # relative and absolute paths mixed, or on different drives
+            root = ""
+        state.gallery_root = root
+    return root
+
+
+def _relative(path: str, root: str) -> str:
+    return os.path.relpath(path, root) if root else os.path.basename(path)
 
 
 @router.get(

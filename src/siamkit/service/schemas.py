@@ -21,9 +21,11 @@ class EmbedResult(BaseModel):
 
 class SearchHit(BaseModel):
     id: int
+    path: str = Field(description="The gallery image's path relative to the gallery's folder (where the server keeps it stays private).")
     label: str
-    similarity: float
-    distance: float
+    similarity: float = Field(description="(1 + cosine) / 2, in [0, 1]; a match from the model's threshold in these units (see /v1/model).")
+    distance: float = Field(description="Euclidean distance between the unit-length embeddings, in [0, 2].")
+    same: bool = Field(description="distance <= threshold: the model's same/different decision, as /v1/compare makes it.")
     image_url: str
 
 

@@ -24,6 +24,18 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "plateau", "none")
 DEVICES = ("auto", "cpu", "cuda")
 THRESHOLD_RULES = ("max_accuracy", "eer", "max_f1")
+# What other tools call some of our keys: only for "did you mean", since 'lerning_rate' is too far
+# from 'lr' for a spelling match but close to 'learning_rate'.
+KEY_ALIASES = {
+    "learning_rate": "lr",
+    "epochs": "max_epochs",
+    "num_epochs": "max_epochs",
+    "embedding_size": "embedding_dim",
+    "input_size": "image_size",
+    "img_size": "image_size",
+    "num_workers": "workers",
+    "random_seed": "seed",
+}
 
 
 @dataclass
@@ -168,8 +180,8 @@ def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -
     if unknown:
         import difflib
 
-        close = difflib.get_close_matches(unknown[0], names, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        close = difflib.get_close_matches(unknown[0], sorted(names) + sorted(KEY_ALIASES), n=1)
+        hint = f" (did you mean '{KEY_ALIASES.get(close[0], close[0])}'?)" if close else ""
         raise SiamkitError(f"{path or 'options'}: unknown key '{unknown[0]}'{hint}")
     coerced = {key: _coerce(key, value, None) for key, value in values.items()}
     return TrainConfig(**coerced).validate()
