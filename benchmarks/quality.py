@@ -1,6 +1,6 @@
 """How good are siamkit's recipes on real datasets, next to the untrained backbone and the papers?
 
-Runs a recipe from ``configs/`` end to end through the library (split -> train -> evaluate on
+Runs a packaged recipe (``src/siamkit/recipes/``, ``siamkit train --config NAME``) end to end through the library (split -> train -> evaluate on
 identities the model never saw) and records, per recipe, the primary metric of the trained model,
 the same metric of the untrained backbone on the same test images, the published reference,
 the goal, wall time and the hardware. Results merge into ``docs/benchmarks.json`` (one entry per
@@ -50,7 +50,7 @@ REPORT = ROOT / "docs" / "benchmarks.md"
 class Recipe:
     name: str
     data: Path
-    config: str
+    config: str  # a packaged recipe's name (src/siamkit/recipes/NAME.yaml)
     primary: tuple  # path into metrics.json
     primary_label: str
     higher_is_better: bool
@@ -62,25 +62,25 @@ class Recipe:
 
 RECIPES = {
     "att-faces": Recipe(
-        "att-faces", SHARED / "att_faces", "configs/att-faces.yaml", ("verification", "eer"), "test EER",
+        "att-faces", SHARED / "att_faces", "att-faces", ("verification", "eer"), "test EER",
         higher_is_better=False, goal=0.01, folds=5,
         reference={"value": 0.0333, "metric": "EER", "source": "Khalil-Hani and Sung (2014), Siamese CNN"},
     ),
     "omniglot": Recipe(
-        "omniglot", SHARED / "omniglot" / "background", "configs/omniglot.yaml", ("one_shot", "20", "accuracy"),
+        "omniglot", SHARED / "omniglot" / "background", "omniglot", ("one_shot", "20", "accuracy"),
         "20-way one-shot accuracy within held-out alphabets", higher_is_better=True, goal=0.95,
         reference={"value": 0.92, "metric": "20-way one-shot, unseen alphabets",
                    "source": "Koch, Zemel and Salakhutdinov (2015), convolutional Siamese network"},
     ),
     "fashion-mnist": Recipe(
-        "fashion-mnist", FASHION_MNIST, "configs/fashion-mnist.yaml", ("retrieval", "precision_at_1"),
+        "fashion-mnist", FASHION_MNIST, "fashion-mnist", ("retrieval", "precision_at_1"),
         "precision@1 on the 10,000 test images", higher_is_better=True, goal=0.92,
         reference={"value": 0.919, "metric": "pair accuracy (our pair accuracy is reported beside it)",
                    "source": "a hobby Siamese network repository"},
     ),
 }
 
-# The seed notebooks' training approaches; everything not listed comes from configs/att-faces.yaml
+# The seed notebooks' training approaches; everything not listed comes from the att-faces recipe
 # with SEED_COMMON on top (smaller images and fewer epochs, so six runs fit in half an hour).
 SEED_COMMON = {"image_size": 112, "max_epochs": 10, "patience": 4}
 SEED_APPROACHES = {
@@ -156,10 +156,10 @@ def evaluate_finished_training(data: Path, out: Path, config):
 
 def run_once(recipe: Recipe, out: Path, overrides: dict, reuse_trained: bool = False) -> dict:
     """Train and evaluate one configuration; the numbers that go into the table."""
-    from siamkit.training.config import load_config
+    from siamkit.training.config import load_config, recipe_file
     from siamkit.pipelines.train_and_evaluate import train_and_evaluate
 
-    config = load_config(ROOT / recipe.config, {**recipe.overrides, **overrides})
+    config = load_config(recipe_file(recipe.config), {**recipe.overrides, **overrides})
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     reused = reuse_trained and (out / "model" / "config.json").is_file()

@@ -6,6 +6,8 @@ importing torch or rerunning anything, and so the wording of the page lives in o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 HEADER = """# Benchmarks: recipe quality on identities the model never saw
 
 Written by `benchmarks/quality.py` (the numbers below are in `docs/benchmarks.json`); rerun a
@@ -80,7 +82,7 @@ def _summary(results: dict) -> list[str]:
 
 def _details(entry: dict) -> list[str]:
     lines = [f"## {entry['recipe']}", "",
-             f"Config `{entry['config']}` on `{entry['data']}`; {entry['date']}, commit {entry['commit']}, {_hardware(entry)}.", ""]
+             f"Recipe `{Path(entry['config']).stem}` on `{entry['data']}`; {entry['date']}, commit {entry['commit']}, {_hardware(entry)}.", ""]
     summary = entry["summary"]
     names = [("roc_auc", "ROC AUC"), ("eer", "EER"), ("pair_accuracy", "pair accuracy (validation threshold)"),
              ("precision_at_1", "precision@1"), ("map_at_r", "MAP@R"), ("one_shot_5", "5-way one-shot"),
@@ -109,7 +111,7 @@ def _details(entry: dict) -> list[str]:
 def _seeds(entry: dict) -> list[str]:
     lines = ["## The seed notebooks' approaches against online mining", "",
              f"{entry['split']}; every approach sees {entry['images_per_epoch']} training images per epoch, with the "
-             "backbone, optimiser and learning rate of `configs/att-faces.yaml`, and "
+             "backbone, optimiser and learning rate of the `att-faces` recipe, and "
              f"{', '.join(f'{k} {v}' for k, v in entry.get('common', {}).items())}. "
              "Fixed pairs/triplets are drawn once (seeded) and reused every epoch, as in the notebooks; online "
              "sampling forms new M-per-class batches every epoch and mines every pair or triplet in them. "

@@ -14,14 +14,9 @@ The package follows the data from disk to answers:
                   ``GalleryShard`` / ``merge_shards`` for galleries embedded in parts
 * ``service``     the web service; ``cli`` the ``siamkit`` command, both thin layers over the above
 
-Typical use::
-
-    from siamkit import SiameseModel, GalleryIndex
-    model = SiameseModel.load("runs/faces/model")
-    model.compare("a.jpg", "b.jpg")            # Comparison(distance, similarity, same, threshold)
-    index = model.index("gallery/")            # every image under the folder
-    index.search("query.jpg", k=10)            # [{id, path, label, distance, similarity}, ...]
-    index.save("gallery.idx")
+Examples (load a model folder, ``compare``, ``embed``, build and search a gallery index, train,
+evaluate, register your own loss) are in README.md's "Python" section, and the HTTP endpoints in
+its "HTTP API" section; ``tests/test_readme.py`` runs or checks every one of them, so they stay true.
 
 Names are imported on first use, so ``import siamkit`` stays quick (no torch until needed).
 """

@@ -148,3 +148,29 @@ def test_the_skipped_row_of_all_metrics_reads_as_a_list_not_json(tmp_path):
     row = re.search(r"<td>skipped</td><td>(.*?)</td>", text).group(1)
     assert row == "one_shot 20-way: needs 20 identities, the test split has 8; one_shot_across_groups 5-way: one group only"
     assert "&quot;reason&quot;" not in text and '{"metric"' not in text
+
+
+@pytest.mark.parametrize("trained, untrained, verdict", [
+    (0.886, 0.897, "test ROC AUC 0.886, untrained 0.897: training did not help"),
+    (0.990, 0.940, "test ROC AUC 0.990, untrained 0.940: +0.050"),
+    (0.9402, 0.9400, "test ROC AUC 0.940, untrained 0.940: training did not help"),  # no gain that shows
+    (0.900, None, "test ROC AUC 0.900 (untrained backbone not measured)"),
+])
+def test_training_verdict_says_whether_training_beat_the_untrained_backbone(trained, untrained, verdict):
+    from siamkit.evaluation.verdict import training_verdict
+
+    metrics = {"verification": {"roc_auc": trained}}
+    if untrained is not None:
+        metrics["baseline"] = {"verification": {"roc_auc": untrained}}
+    assert training_verdict(metrics) == verdict
+
+
+@pytest.mark.parametrize("baseline_auc, banner", [(0.999, True), (0.0, False)])
+def test_report_says_at_the_top_when_training_did_not_help(tmp_path, baseline_auc, banner):
+    metrics = metrics_for_report()
+    metrics["baseline"]["verification"]["roc_auc"] = baseline_auc
+    text = write_report(tmp_path / "report.html", metrics, {}, title="t").read_text()
+    if banner:
+        assert "Training did not help" in text and text.index("Training did not help") < text.index("Summary")
+    else:
+        assert "Training did not help" not in text

@@ -43,12 +43,56 @@ def test_missing_config_file(tmp_path):
 
 
 def test_shipped_recipes_are_valid():
+    from siamkit.training.config import recipe_file, recipe_names
+
+    recipes = recipe_names()
+    assert recipes, "siamkit.recipes holds the recipes"
+    for name in recipes:
+        load_config(recipe_file(name))
+        load_config(name)
+
+
+def test_every_recipe_is_package_data_with_a_one_line_description():
+    """The wheel ships what ``siamkit.recipes`` holds: every YAML there is named in package-data."""
     from pathlib import Path
 
-    recipes = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
-    assert recipes, "configs/ holds the recipes"
-    for recipe in recipes:
-        load_config(recipe)
+    import siamkit.recipes
+    from siamkit.training.config import recipe_description, recipe_names
+
+    folder = Path(siamkit.recipes.__file__).parent
+    assert recipe_names() == sorted(path.stem for path in folder.glob("*.yaml"))
+    package_data = (Path(__file__).parents[2] / "pyproject.toml").read_text().split("[tool.setuptools.package-data]")[1]
+    assert '"recipes/*.yaml"' in package_data.split("\n[")[0]
+    for name in recipe_names():
+        assert recipe_description(name) and not recipe_description(name).startswith("#"), name
+
+
+def test_a_recipe_name_loads_the_packaged_file():
+    from importlib.resources import files
+
+    from siamkit.training.config import find_config
+
+    assert find_config("att-faces") == files("siamkit.recipes") / "att-faces.yaml"
+    config = load_config("att-faces", {"lr": 3e-4})
+    assert config.ways == "5" and config.episodes == 1000 and config.lr == 3e-4
+
+
+def test_a_file_in_the_working_folder_wins_over_a_recipe_of_the_same_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "att-faces").write_text("episodes: 7\n")
+    assert load_config("att-faces").episodes == 7
+
+
+@pytest.mark.parametrize("given, message", [
+    ("att-face", "--config att-face: no such file or recipe; did you mean 'att-faces'?"),
+    ("zzz", "--config zzz: no such file or recipe; recipes: att-faces, "),
+    ("configs/omniglot.yaml", "--config configs/omniglot.yaml: file not found (the recipe 'omniglot' is packaged: --config omniglot)"),
+])
+def test_a_wrong_recipe_name_or_missing_path_is_one_line(tmp_path, monkeypatch, given, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SiamkitError) as raised:
+        load_config(given)
+    assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
 
 
 def test_online_batches_take_more_images_per_identity_when_identities_are_few():

@@ -48,7 +48,7 @@ def sweep_command(
     data: Path = typer.Argument(..., help="Folder of identity folders or a path,label CSV (as for train)."),
     out: Path = typer.Option(..., "--out", help="Sweep folder: one run folder per value, sweep.csv and sweep.html."),
     vary: List[str] = typer.Option(..., "--vary", help="The one option to vary and its values: --vary margin=0.25,0.5,1,2."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options shared by every run."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options, or a recipe by name, shared by every run."),
     set_values: Optional[List[str]] = typer.Option(None, "--set", help="Any config key for every run: --set max_epochs=5 (repeatable)."),
 ) -> None:
     """Train one run per value of one option, all on the same split, and compare them on test identities."""

@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
 def train_command(
     data: Path = typer.Argument(..., help="Folder of identity folders (leaf folder = identity) or a path,label CSV."),
     out: Path = typer.Option(..., "--out", help="Run folder to create (or continue with --resume)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options; flags override it."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options, or a recipe by name (siamkit recipes lists them); flags override it."),
     backbone: Optional[str] = typer.Option(None, help=with_default("Any timm model name", "backbone")),
     pretrained: Optional[str] = typer.Option(None, help=with_default("auto | none | PATH to a weights file", "pretrained")),
     loss: Optional[str] = typer.Option(None, help=_loss_help()),

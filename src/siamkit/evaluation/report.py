@@ -20,6 +20,7 @@ import json
 import os
 from pathlib import Path
 
+from siamkit.evaluation.verdict import roc_aucs, training_helped
 from siamkit.io.atomic import write_text_atomic
 from typing import NamedTuple
 
@@ -263,6 +264,16 @@ def _interval_note(metrics: dict) -> str:
     return f'<p class="note">{html.escape(" ".join(parts))}</p>' if parts else ""
 
 
+def _verdict_banner(metrics: dict) -> list[str]:
+    """At the very top, in words, when training did not beat the backbone it started from: the
+    table says so too, but a reader skimming for the headline number must not miss it."""
+    if training_helped(metrics) is not False:
+        return []
+    trained, baseline = roc_aucs(metrics)
+    text = f"Training did not help: test ROC AUC {trained:.3f}, the untrained backbone scores {baseline:.3f} on the same images."
+    return [f'<p class="protocol"><strong>{html.escape(text)}</strong></p>']
+
+
 def _warning_notes(metrics: dict) -> list[str]:
     return [f'<p class="note"><strong>Warning:</strong> {html.escape(str(w))}</p>' for w in metrics.get("warnings") or []]
 
@@ -374,7 +385,7 @@ def write_report(out_path, metrics: dict, plots: dict, title: str, extra_tables=
     is missing or does not exist are left out. ``extra_tables`` is a list of
     ``{"title", "columns", "rows"}`` dicts (rows as dicts or sequences), shown before the details.
     """
-    parts = ["<h2>Summary</h2>", _protocol(metrics), *_warning_notes(metrics), _summary(metrics)]
+    parts = [*_verdict_banner(metrics), "<h2>Summary</h2>", _protocol(metrics), *_warning_notes(metrics), _summary(metrics)]
     parts += [_threshold_note(metrics), _interval_note(metrics)]
     parts += _skipped_notes(metrics)
     parts += _plot_sections(metrics, plots or {})

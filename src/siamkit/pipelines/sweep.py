@@ -26,7 +26,7 @@ from pathlib import Path
 
 from siamkit.errors import SiamkitError
 from siamkit.io.atomic import write_text_atomic
-from siamkit.training.config import TrainConfig, load_config
+from siamkit.training.config import TrainConfig, find_config, load_config
 
 log = logging.getLogger("siamkit")
 
@@ -141,10 +141,11 @@ def _configs(key: str, values, config_path, overrides: dict | None) -> list[Trai
     overrides = dict(overrides or {})
     if key in overrides:
         raise SiamkitError(f"--set {key}: that option is the one given to --vary")
+    config_file = find_config(config_path) if config_path is not None else None  # its errors name --config, not a --vary value
     configs = []
     for value_text, value in values:
         try:
-            config = load_config(config_path, {**overrides, key: value})
+            config = load_config(config_file, {**overrides, key: value})
         except SiamkitError as exc:
             raise SiamkitError(f"--vary {key}={value_text}: {exc}") from None
         configs.append(dataclasses.replace(config, evaluate=True))

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from siamkit.training.config import TrainConfig
+from siamkit.pipelines.run_summary import log_verdict
 from siamkit.pipelines.training_run import TrainResult, train
 
 log = logging.getLogger("siamkit")
@@ -21,6 +22,7 @@ def train_and_evaluate(
     evaluation = evaluate_run(data, result.run_folder, config)
     result.metrics_path = evaluation.metrics_path
     result.report_path = evaluation.report_path
+    log_verdict(evaluation.metrics)  # the last line a user reads: did training beat the untrained backbone?
     return result
 
 

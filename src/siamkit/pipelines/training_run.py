@@ -27,6 +27,7 @@ from siamkit.io.atomic import write_text_atomic
 from siamkit.models.backbone import backbone_data_config, check_backbone_name
 from siamkit.models.model_folder import ModelConfig, save_model_folder
 from siamkit.models.network import SiameseNetwork
+from siamkit.pipelines.run_summary import log_plan
 from siamkit.sampling import online_batch_shape  # noqa: F401  (moved to siamkit.sampling; old import path)
 from siamkit.training.config import TrainConfig
 
@@ -90,11 +91,7 @@ def _load_or_make_split(dataset: ImageDataset, run: Path, config: TrainConfig, r
     split = make_split(dataset, rule, config.split, config.seed, config.fold)  # seeded: same in every DDP process
     if is_primary_process():
         split.save(split_path, dataset.root)
-    counts = split.identity_counts
-    log.info(
-        "%s split: %d / %d / %d identities (train / val / test) -> %s",
-        split.protocol, counts["train"], counts["val"], counts["test"], split_path,
-    )
+    log.info("split written to %s", split_path)  # its sizes are in the plan logged next
     return split
 
 
@@ -233,6 +230,7 @@ def train(
 
     dataset = scan_dataset(data)
     split = _load_or_make_split(dataset, run, config, resume, split)
+    log_plan(config, split)
     if is_primary_process():
         write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     train_set, val_set = split.subset(dataset, "train"), split.subset(dataset, "val")
