@@ -8,6 +8,7 @@ recipe, so recipes can be rerun one at a time) and ``docs/benchmarks.md`` is ren
 
 Recipes:
   att-faces       AT&T faces, 5 folds by identity (8 test subjects each), EER mean and spread
+  att-faces-closed-form  the same folds, nothing trained: block-4 grid features, flip, PCA whitening
   omniglot        Omniglot background, whole alphabets held out, 20-way one-shot within alphabet
   fashion-mnist   Fashion-MNIST IDX files, the official 10,000 test images, precision@1
   seeds           AT&T fold 1: the seed notebooks' approaches (fixed pairs + contrastive, fixed
@@ -66,6 +67,11 @@ RECIPES = {
         higher_is_better=False, goal=0.01, folds=5,
         reference={"value": 0.0333, "metric": "EER", "source": "Khalil-Hani and Sung (2014), Siamese CNN"},
     ),
+    "att-faces-closed-form": Recipe(
+        "att-faces-closed-form", SHARED / "att_faces", "faces-closed-form", ("verification", "eer"), "test EER",
+        higher_is_better=False, goal=0.02, folds=5,
+        reference={"value": 0.0333, "metric": "EER", "source": "Khalil-Hani and Sung (2014), Siamese CNN"},
+    ),
     "omniglot": Recipe(
         "omniglot", SHARED / "omniglot" / "background", "omniglot", ("one_shot", "20", "accuracy"),
         "20-way one-shot accuracy within held-out alphabets", higher_is_better=True, goal=0.95,
@@ -74,7 +80,7 @@ RECIPES = {
     ),
     "fashion-mnist": Recipe(
         "fashion-mnist", FASHION_MNIST, "fashion-mnist", ("retrieval", "precision_at_1"),
-        "precision@1 on the 10,000 test images", higher_is_better=True, goal=0.92,
+        "precision@1 on the 10,000 test images", higher_is_better=True, goal=0.93,
         reference={"value": 0.919, "metric": "pair accuracy (our pair accuracy is reported beside it)",
                    "source": "a hobby Siamese network repository"},
     ),

@@ -224,7 +224,8 @@ def build_network(config: ModelConfig) -> SiameseNetwork:
     from siamkit.models.backbone import create_backbone
 
     backbone = create_backbone(config.backbone, "none")
-    return SiameseNetwork(backbone, config.embedding_dim, config.hidden_dim, pair_head=config.pair_head)
+    head_dim = config.head_dim if config.head_dim is not None else config.embedding_dim
+    return SiameseNetwork(backbone, head_dim, config.hidden_dim, pair_head=config.pair_head, **config.network_layout())
 
 
 def _onnxruntime_available() -> bool:

@@ -39,6 +39,25 @@ class ModelConfig:
     threshold_rule: str = "max_accuracy"
     distance: str = "euclidean"
     training: dict = field(default_factory=dict)
+    # How the embedding is computed (older folders have none of these keys: the defaults are
+    # what every earlier model did). embedding_dim is the final size; head_dim the trained
+    # head's output, before the post-processing map.
+    head: str = "mlp"
+    head_dim: int | None = None
+    feature_block: int = -1
+    feature_grid: int = 1
+    flip_average: bool = False
+    postprocess: str = "none"
+
+    def network_layout(self) -> dict:
+        """The keyword arguments of :class:`SiameseNetwork` this folder describes."""
+        return {
+            "head": self.head,
+            "feature_block": self.feature_block,
+            "feature_grid": self.feature_grid,
+            "flip_average": self.flip_average,
+            "postprocess_dim": self.embedding_dim if self.postprocess != "none" else 0,
+        }
 
     def to_dict(self) -> dict:
         return {
@@ -56,6 +75,11 @@ class ModelConfig:
             "pair_head": self.pair_head,
             "threshold": self.threshold,
             "threshold_rule": self.threshold_rule,
+            "head": self.head,
+            "head_dim": self.head_dim if self.head_dim is not None else self.embedding_dim,
+            "features": {"block": self.feature_block, "grid": self.feature_grid},
+            "flip_average": self.flip_average,
+            "postprocess": self.postprocess,
             "training": self.training,
         }
 
@@ -80,8 +104,14 @@ class ModelConfig:
                 threshold_rule=data.get("threshold_rule", "max_accuracy"),
                 distance=data.get("distance", "euclidean"),
                 training=data.get("training", {}),
+                head=str(data.get("head", "mlp")),
+                head_dim=int(data.get("head_dim", data["embedding_dim"])),
+                feature_block=int((data.get("features") or {}).get("block", -1)),
+                feature_grid=int((data.get("features") or {}).get("grid", 1)),
+                flip_average=bool(data.get("flip_average", False)),
+                postprocess=str(data.get("postprocess", "none")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SiamkitError(f"{source}: config.json is missing or has a bad value for {exc}") from None
         config.check(source)
         return config
@@ -94,6 +124,15 @@ class ModelConfig:
         for key, value in sizes.items():
             if value <= 0:
                 raise SiamkitError(f"{source}: config.json has {key} {value}; it must be positive")
+        from siamkit.models.features import POSTPROCESS
+        from siamkit.models.network import HEADS
+
+        if self.head not in HEADS:
+            raise SiamkitError(f"{source}: config.json has head '{self.head}'; this siamkit knows {', '.join(HEADS)}")
+        if self.postprocess not in POSTPROCESS:
+            raise SiamkitError(f"{source}: config.json has postprocess '{self.postprocess}'; this siamkit knows {', '.join(POSTPROCESS)}")
+        if self.feature_grid <= 0 or self.feature_block < -1:
+            raise SiamkitError(f"{source}: config.json has features block {self.feature_block} grid {self.feature_grid}")
         if not math.isfinite(self.threshold):
             raise SiamkitError(f"{source}: config.json has threshold {self.threshold}; it must be a finite number")
 

@@ -11,9 +11,13 @@ import os
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from siamkit.models.backbone import create_backbone, set_trainable_stages
+from siamkit.models.features import BlockFeatures, LinearPostprocess
 from siamkit.models.heads import EmbeddingHead, PairHead
+
+HEADS = ("mlp", "none")
 
 
 class SiameseNetwork(nn.Module):
@@ -23,11 +27,27 @@ class SiameseNetwork(nn.Module):
         embedding_dim: int = 128,
         hidden_dim: int = 512,
         pair_head: bool = False,
+        head: str = "mlp",
+        feature_block: int = -1,
+        feature_grid: int = 1,
+        flip_average: bool = False,
+        postprocess_dim: int = 0,
     ):
+        """``head`` "none" embeds the (L2-normalised) features themselves, nothing trained;
+        ``flip_average`` averages each image's features with its mirror image outside training;
+        ``postprocess_dim`` > 0 adds the fixed map fitted on training identities (see
+        :mod:`siamkit.models.features`), taking the head's output to that many dimensions."""
         super().__init__()
         self.backbone = backbone
-        self.head = EmbeddingHead(backbone.num_features, embedding_dim, hidden_dim)
-        self.pair_head = PairHead(embedding_dim) if pair_head else None
+        self.features = BlockFeatures(feature_block, feature_grid)
+        self.feature_dim = self.features.size(backbone)
+        self.flip_average = bool(flip_average)
+        self.head = EmbeddingHead(self.feature_dim, embedding_dim, hidden_dim) if head == "mlp" else None
+        head_dim = embedding_dim if head == "mlp" else self.feature_dim
+        self.head_dim = head_dim
+        self.postprocess = LinearPostprocess(head_dim, postprocess_dim) if postprocess_dim else None
+        out_dim = postprocess_dim or head_dim
+        self.pair_head = PairHead(out_dim) if pair_head else None
         self._frozen_bn: list[nn.Module] = []
 
     @classmethod
@@ -40,8 +60,10 @@ class SiameseNetwork(nn.Module):
         pair_head: bool = False,
         trainable_stages: int = -1,
         freeze_bn_stats: bool = True,
+        **layout,
     ) -> "SiameseNetwork":
-        network = cls(create_backbone(backbone_name, pretrained), embedding_dim, hidden_dim, pair_head)
+        """``layout``: head, feature_block, feature_grid, flip_average, postprocess_dim (see __init__)."""
+        network = cls(create_backbone(backbone_name, pretrained), embedding_dim, hidden_dim, pair_head, **layout)
         network.freeze_backbone_stages(trainable_stages, freeze_bn_stats)
         return network
 
@@ -70,6 +92,26 @@ class SiameseNetwork(nn.Module):
         for module in self._frozen_bn:  # frozen layers keep their ImageNet statistics
             module.eval()
 
+    @property
+    def embedding_dim(self) -> int:
+        return self.postprocess.matrix.shape[1] if self.postprocess is not None else self.head_dim
+
+    def set_postprocess(self, mean: torch.Tensor, matrix: torch.Tensor) -> None:
+        """Attach the fixed map (fitted on the training identities' embeddings)."""
+        self.postprocess = LinearPostprocess(matrix.shape[0], matrix.shape[1])
+        self.postprocess.mean.copy_(torch.as_tensor(mean))
+        self.postprocess.matrix.copy_(torch.as_tensor(matrix))
+
+    def embed_features(self, images: torch.Tensor) -> torch.Tensor:
+        """The head's L2-normalised output, before the post-processing map."""
+        features = self.features(self.backbone, images)
+        if self.flip_average and not self.training:
+            features = (features + self.features(self.backbone, images.flip(-1))) / 2
+        if self.head is None:
+            return F.normalize(features, dim=1)
+        return self.head(features)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised embeddings of a batch of preprocessed images."""
-        return self.head(self.backbone(images))
+        embeddings = self.embed_features(images)
+        return self.postprocess(embeddings) if self.postprocess is not None else embeddings

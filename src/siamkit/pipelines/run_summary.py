@@ -40,9 +40,18 @@ def describe_plan(config: TrainConfig, split: Split) -> list[str]:
         f"{name} {split.identity_counts.get(name, 0)} identities / {len(split.paths(name))} images"
         for name in ("train", "val", "test")
     )
+    from siamkit.pipelines.postprocess_fit import describe_embedding
+
+    if config.head == "none":
+        return [
+            f"backbone {config.backbone} (pretrained: {config.pretrained}), {config.image_size} px images, nothing trained",
+            f"embedding: {describe_embedding(config)}",
+            f"{split.protocol} split: {sizes}",
+        ]
     return [
         f"backbone {config.backbone} (pretrained: {config.pretrained}, {_stages(config.trainable_stages)}), "
         f"{config.image_size} px images -> {config.embedding_dim}-d embeddings",
+        f"embedding: {describe_embedding(config)}",
         f"{loss}, {sampler}, batch size {config.batch_size}",
         f"{config.optimizer} lr {config.lr:g}, {config.schedule} schedule, {budget}, patience {config.patience}",
         f"{split.protocol} split: {sizes}",

@@ -27,6 +27,7 @@ from siamkit.io.atomic import write_text_atomic
 from siamkit.models.backbone import backbone_data_config, check_backbone_name
 from siamkit.models.model_folder import ModelConfig, save_model_folder
 from siamkit.models.network import SiameseNetwork
+from siamkit.pipelines.postprocess_fit import attach_postprocess, network_layout
 from siamkit.pipelines.run_summary import log_plan
 from siamkit.sampling import online_batch_shape  # noqa: F401  (moved to siamkit.sampling; old import path)
 from siamkit.training.config import TrainConfig
@@ -214,7 +215,7 @@ def train(
 
     import lightning as L
 
-    from siamkit.training.module import SiameseModule
+    from siamkit.training.module import validation_roc_auc
 
     started = time.perf_counter()
     run = Path(out)
@@ -238,42 +239,33 @@ def train(
     network = SiameseNetwork.create(
         config.backbone, config.pretrained, config.embedding_dim, config.hidden_dim,
         pair_head=_needs_pair_head(config), trainable_stages=config.trainable_stages,
-        freeze_bn_stats=config.freeze_bn_stats,
+        freeze_bn_stats=config.freeze_bn_stats, **network_layout(config),
     )
     preprocessing = Preprocessing.from_timm_config(backbone_data_config(network.backbone), config.image_size)
-    if config.channels_last:
-        network = network.to(memory_format=torch.channels_last)
-
-    train_loader = _train_loader(train_set, preprocessing, config)
-    num_classes = len(train_set.identities())
-    val_loader, val_labels = _val_loader(val_set, preprocessing, config)
-    module = SiameseModule(config, network, num_classes, _validation_pairs(val_labels, config.seed))
-
-    history_path = run / "history.csv"
-    trainer, checkpoint = _trainer(config, run, device, history_path)
-    if resume:
-        log.info("resume: continuing from %s", last_checkpoint)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*number of training batches.*")
-        trainer.fit(module, train_loader, val_loader, ckpt_path=str(last_checkpoint) if resume else None)
-
-    if not trainer.is_global_zero:
-        return TrainResult(run, run / "model", float("nan"), float("nan"), trainer.current_epoch,
-                           time.perf_counter() - started, primary=False)
-
-    best_path = checkpoint.best_model_path or str(last_checkpoint)
-    best_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
-    state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
-    network.load_state_dict({k.removeprefix("network."): v for k, v in state.items() if k.startswith("network.")})
+    if config.head == "none":  # nothing to train: the features (and the map fitted below) are the model
+        epochs, best_score = 0, float("nan")
+    else:
+        fitted = _fit(network, preprocessing, train_set, val_set, config, run, device, resume, last_checkpoint)
+        if fitted is None:  # another process of a torchrun job: it writes nothing
+            return TrainResult(run, run / "model", float("nan"), float("nan"), 0, time.perf_counter() - started, primary=False)
+        epochs, best_score = fitted
     network = network.to(memory_format=torch.contiguous_format).cpu().eval()
+    attach_postprocess(network, preprocessing, train_set, config)
 
-    threshold = choose_validation_threshold(network, preprocessing, val_set, config)
+    threshold, val_embeddings = choose_validation_threshold(network, preprocessing, val_set, config)
+    if config.head == "none":
+        best_score = validation_roc_auc(val_embeddings, _validation_pairs(_label_ids(val_set)[1], config.seed))
     model_config = ModelConfig(
         backbone=config.backbone,
         preprocessing=preprocessing,
-        embedding_dim=config.embedding_dim,
+        embedding_dim=network.embedding_dim,
         hidden_dim=config.hidden_dim,
+        head=config.head,
+        head_dim=network.head_dim,
+        feature_block=config.feature_block,
+        feature_grid=config.feature_grid,
+        flip_average=config.flip_average,
+        postprocess=config.postprocess,
         loss=config.loss,
         margin=config.effective_margin,
         pair_head=_needs_pair_head(config),
@@ -284,7 +276,7 @@ def train(
             "protocol": split.protocol,
             "identity_counts": split.identity_counts,
             "best_val_roc_auc": best_score,
-            "epochs": trainer.current_epoch,
+            "epochs": epochs,
             "sampling": config.sampling,
             "miner": config.miner,
             "seed": config.seed,
@@ -292,9 +284,38 @@ def train(
         },
     )
     model_folder = save_model_folder(run / "model", model_config, network.state_dict())
-    result = TrainResult(run, model_folder, best_score, threshold, trainer.current_epoch, time.perf_counter() - started)
+    result = TrainResult(run, model_folder, best_score, threshold, epochs, time.perf_counter() - started)
     log.info("model folder: %s (best validation ROC AUC %.4f, threshold %.4f)", model_folder, best_score, threshold)
     return result
+
+
+def _fit(network, preprocessing, train_set, val_set, config, run, device, resume, last_checkpoint):
+    """Lightning fit; the best checkpoint's weights end up in ``network``.
+
+    Returns (epochs, best validation ROC AUC), or None in a torchrun process other than rank 0.
+    """
+    from siamkit.training.module import SiameseModule
+
+    if config.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    train_loader = _train_loader(train_set, preprocessing, config)
+    num_classes = len(train_set.identities())
+    val_loader, val_labels = _val_loader(val_set, preprocessing, config)
+    module = SiameseModule(config, network, num_classes, _validation_pairs(val_labels, config.seed))
+    trainer, checkpoint = _trainer(config, run, device, run / "history.csv")
+    if resume:
+        log.info("resume: continuing from %s", last_checkpoint)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*number of training batches.*")
+        trainer.fit(module, train_loader, val_loader, ckpt_path=str(last_checkpoint) if resume else None)
+    if not trainer.is_global_zero:
+        return None
+    best_path = checkpoint.best_model_path or str(last_checkpoint)
+    best_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
+    state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+    network.load_state_dict({k.removeprefix("network."): v for k, v in state.items() if k.startswith("network.")})
+    return trainer.current_epoch, best_score
 
 
 def calibration_embedder(network, preprocessing: Preprocessing, batch_size: int):
@@ -309,11 +330,13 @@ def calibration_embedder(network, preprocessing: Preprocessing, batch_size: int)
     return TorchEmbedder(network, preprocessing, "cpu", batch_size=batch_size)
 
 
-def choose_validation_threshold(network, preprocessing: Preprocessing, val_set: ImageDataset, config: TrainConfig) -> float:
-    """The distance threshold that the model folder carries, chosen on validation pairs only."""
+def choose_validation_threshold(network, preprocessing: Preprocessing, val_set: ImageDataset, config: TrainConfig):
+    """The distance threshold that the model folder carries, chosen on validation pairs only
+    (and the validation embeddings it was chosen on)."""
     from siamkit.evaluation import threshold_from_validation
 
     embedder = calibration_embedder(network, preprocessing, config.batch_size)
     paths = [r.path for r in val_set.records]
     embeddings = embedder.embed(paths, progress=True, description="validation embeddings")
-    return float(threshold_from_validation(embeddings, np.asarray(val_set.labels), rule=config.threshold_rule, seed=config.seed))
+    threshold = float(threshold_from_validation(embeddings, np.asarray(val_set.labels), rule=config.threshold_rule, seed=config.seed))
+    return threshold, embeddings

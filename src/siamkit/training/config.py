@@ -51,6 +51,15 @@ class TrainConfig:
     freeze_bn_stats: bool = True
     embedding_dim: int = 128
     hidden_dim: int = 512
+    # What the embedding is computed from and the fixed map fitted after training on the training
+    # identities (siamkit.models.features). head "none" trains nothing: the features themselves,
+    # post-processed, are the embedding (the closed-form recipe).
+    head: str = "mlp"
+    feature_block: int = -1
+    feature_grid: int = 1
+    flip_average: bool = False
+    postprocess: str = "none"
+    postprocess_dim: int = 128
     image_size: int = 160
     loss: str = "multi-similarity"
     margin: typing.Optional[float] = None
@@ -110,7 +119,17 @@ class TrainConfig:
         }
         for key, allowed in choices.items():
             check_choice(f"--{key.replace('_', '-')}", getattr(self, key), allowed)
-        positive = ("embedding_dim", "hidden_dim", "image_size", "batch_size", "max_epochs", "m_per_class", "pairs_per_epoch", "episodes")
+        from siamkit.models.features import POSTPROCESS
+        from siamkit.models.network import HEADS
+
+        check_choice("--head", self.head, HEADS)
+        check_choice("--postprocess", self.postprocess, POSTPROCESS)
+        if self.feature_block < -1:
+            raise SiamkitError(f"feature_block {self.feature_block}: use -1 (the backbone's pooled output) or a block index from 0")
+        if (self.head == "none" or self.postprocess != "none") and LOSSES.metadata(self.loss)["pair_head"]:
+            raise SiamkitError(f"--loss {self.loss} trains a pair head on the embeddings; it cannot be used with head none or a postprocess")
+        positive = ("embedding_dim", "hidden_dim", "image_size", "batch_size", "max_epochs", "m_per_class", "pairs_per_epoch", "episodes",
+                    "feature_grid", "postprocess_dim")
         for key in positive:
             if getattr(self, key) <= 0:
                 raise SiamkitError(f"--{key.replace('_', '-')} must be positive, got {getattr(self, key)}")

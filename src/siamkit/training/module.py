@@ -132,7 +132,7 @@ class SiameseModule(L.LightningModule):
     def configure_optimizers(self):
         config = self.config
         backbone = [p for p in self.network.backbone.parameters() if p.requires_grad]
-        head = list(self.network.head.parameters())
+        head = list(self.network.head.parameters()) if self.network.head is not None else []
         if self.network.pair_head is not None:
             head += list(self.network.pair_head.parameters())
         if self.loss_fn is not None:
