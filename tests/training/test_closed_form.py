@@ -157,3 +157,72 @@ def test_model_config_refuses_a_bad_layout(tmp_path):
     config = ModelConfig("resnet10t", Preprocessing(32, (0.5,) * 3, (0.5,) * 3), embedding_dim=8, head="conv")
     with pytest.raises(SiamkitError, match="head"):
         config.check(str(tmp_path))
+
+
+def _auto_inputs(tiny_dataset):
+    from siamkit.data.preprocessing import Preprocessing
+    from siamkit.models.backbone import backbone_data_config
+
+    config = load_config(None, tiny_train_settings(backbone=BLOCKS_BACKBONE))
+    assert config.head == "auto"  # the default
+    network = SiameseNetwork.create(BLOCKS_BACKBONE, "none", 16, 32).eval()
+    preprocessing = Preprocessing.from_timm_config(backbone_data_config(network.backbone), 32)
+    return config, network, preprocessing, scan_dataset(tiny_dataset)
+
+
+@pytest.mark.parametrize(("candidate_auc", "kept"), [(0.99, "closed-form"), (0.5, "trained")])
+def test_head_auto_keeps_whichever_scores_higher_on_validation(tiny_dataset, caplog, candidate_auc, kept):
+    import logging
+
+    from siamkit.pipelines.postprocess_fit import choose_embedding
+
+    config, network, preprocessing, dataset = _auto_inputs(tiny_dataset)
+    scored = []
+
+    def score(candidate):
+        scored.append(candidate)
+        return 0.7, candidate_auc
+
+    with caplog.at_level(logging.INFO, logger="siamkit"):
+        result = choose_embedding((network, config, 1.0, 0.9), config, preprocessing, dataset, score)
+    assert len(scored) == 1 and scored[0].head is None and scored[0].features.block == 5 - 3
+    assert "validation ROC AUC 0.9000 trained head" in caplog.text
+    if kept == "closed-form":
+        candidate, chosen, threshold, auc = result
+        assert candidate is scored[0] and chosen.head == "none" and chosen.postprocess == "whiten"
+        assert (threshold, auc) == (0.7, 0.99) and candidate.postprocess is not None
+    else:
+        assert result[0] is network and result[1] is config
+
+
+def test_head_auto_tries_nothing_on_large_data_or_with_a_pair_head(tiny_dataset, monkeypatch):
+    from siamkit.pipelines import postprocess_fit
+
+    config, network, preprocessing, dataset = _auto_inputs(tiny_dataset)
+
+    def score(candidate):
+        raise AssertionError("no candidate should be scored")
+
+    monkeypatch.setattr(postprocess_fit, "CLOSED_FORM_MAX_IMAGES", len(dataset.records) - 1)
+    trained = (network, config, 1.0, 0.9)
+    assert postprocess_fit.choose_embedding(trained, config, preprocessing, dataset, score) is trained
+    monkeypatch.setattr(postprocess_fit, "CLOSED_FORM_MAX_IMAGES", 5000)
+    paired = SiameseNetwork.create(BLOCKS_BACKBONE, "none", 16, 32, pair_head=True)
+    trained = (paired, config, 1.0, 0.9)
+    assert postprocess_fit.choose_embedding(trained, config, preprocessing, dataset, score) is trained
+    no_blocks = SiameseNetwork.create("resnet10t", "none", 16, 32)
+    trained = (no_blocks, config, 1.0, 0.9)
+    assert postprocess_fit.choose_embedding(trained, config, preprocessing, dataset, score) is trained
+
+
+def test_head_auto_training_writes_the_kept_embedding(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    result = train(tiny_dataset, run, load_config(None, tiny_train_settings(backbone=BLOCKS_BACKBONE)))
+    saved = json.loads((run / "model" / "config.json").read_text())
+    assert (run / "history.csv").is_file()  # the head was trained either way
+    if saved["head"] == "none":
+        assert saved["features"]["block"] == 2 and saved["postprocess"] == "whiten" and result.epochs == 0
+    else:
+        assert saved["head"] == "mlp" and saved["features"]["block"] == -1 and result.epochs == 1
+    assert "embedding" in saved["training"]
+    SiameseModel.load(run / "model", backend="torch").embed(sorted(tiny_dataset.glob("*/*.png"))[:2])

@@ -2,11 +2,11 @@
 and the fixed linear map fitted on the training identities (centering or PCA whitening).
 
 Measured on AT&T faces (5 identity folds, untrained EfficientNet-Lite0 at 160 px, settings chosen
-on validation subjects): the pooled 1280 features give test EER 9.1%; block 4's map pooled on a
-2 x 2 grid, averaged with the mirrored image and PCA-whitened to 128 dimensions on the training
-subjects, gives 4.3%. Where the face is (a grid cell) and which mid-level parts it has carry more
-identity than the last block's ImageNet-class features, and whitening removes the directions that
-every face shares.
+on validation subjects and identity-fold cross-validation): the pooled 1280 features give test EER
+10.3%; block 4's map pooled on a 2 x 2 grid, averaged with the mirrored image and PCA-whitened
+with shrinkage 0.1 on the training subjects gives 3.2%. Where the face is (a grid cell) and which
+mid-level parts it has carry more identity than the last block's ImageNet-class features, and
+whitening removes the directions that every face shares.
 """
 
 from __future__ import annotations
@@ -79,11 +79,15 @@ class LinearPostprocess(nn.Module):
         return F.normalize((embeddings - self.mean) @ self.matrix, dim=1)
 
 
-def fit_postprocess(embeddings: np.ndarray, kind: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+def fit_postprocess(embeddings: np.ndarray, kind: str, dim: int, shrink: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Mean and matrix of ``kind`` fitted on ``embeddings`` (of the training identities only).
 
-    ``whiten`` keeps the top ``dim`` principal directions, each scaled to unit variance (a small
-    floor, 1e-6 of the largest variance, keeps near-empty directions from exploding).
+    ``whiten`` keeps the top ``dim`` principal directions, each divided by the square root of its
+    variance plus ``shrink`` times the mean variance of those kept: ``shrink`` 0 is full whitening
+    (with a floor of 1e-6 of the largest variance, so near-empty directions do not explode);
+    larger values whiten less the directions that few training images estimate poorly. On AT&T
+    faces, shrink 0.1 with every direction kept beat full whitening to 128-d on both the
+    validation subjects (EER 3.8 vs 4.6 %) and identity-fold cross-validation (2.9 vs 3.5 %).
     """
     x = np.asarray(embeddings, dtype=np.float64)
     mean = x.mean(0)
@@ -94,7 +98,8 @@ def fit_postprocess(embeddings: np.ndarray, kind: str, dim: int) -> tuple[np.nda
     _, singular, vt = np.linalg.svd(x - mean, full_matrices=False)
     k = min(dim, len(singular))
     variance = singular[:k] ** 2 / len(x)
-    matrix = vt[:k].T / np.sqrt(variance + 1e-6 * variance.max())
+    floor = shrink * variance.mean() if shrink > 0 else 1e-6 * variance.max()
+    matrix = vt[:k].T / np.sqrt(variance + floor)
     return mean.astype(np.float32), matrix.astype(np.float32)
 
 

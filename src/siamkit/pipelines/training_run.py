@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ from siamkit.io.atomic import write_text_atomic
 from siamkit.models.backbone import backbone_data_config, check_backbone_name
 from siamkit.models.model_folder import ModelConfig, save_model_folder
 from siamkit.models.network import SiameseNetwork
-from siamkit.pipelines.postprocess_fit import attach_postprocess, network_layout
+from siamkit.pipelines.postprocess_fit import attach_postprocess, choose_embedding, describe_embedding, fitted_head, network_layout
 from siamkit.pipelines.run_summary import log_plan
 from siamkit.sampling import online_batch_shape  # noqa: F401  (moved to siamkit.sampling; old import path)
 from siamkit.training.config import TrainConfig
@@ -242,7 +242,7 @@ def train(
         freeze_bn_stats=config.freeze_bn_stats, **network_layout(config),
     )
     preprocessing = Preprocessing.from_timm_config(backbone_data_config(network.backbone), config.image_size)
-    if config.head == "none":  # nothing to train: the features (and the map fitted below) are the model
+    if fitted_head(config) == "none":  # nothing to train: the features (and the map fitted below) are the model
         epochs, best_score = 0, float("nan")
     else:
         fitted = _fit(network, preprocessing, train_set, val_set, config, run, device, resume, last_checkpoint)
@@ -252,20 +252,32 @@ def train(
     network = network.to(memory_format=torch.contiguous_format).cpu().eval()
     attach_postprocess(network, preprocessing, train_set, config)
 
-    threshold, val_embeddings = choose_validation_threshold(network, preprocessing, val_set, config)
-    if config.head == "none":
-        best_score = validation_roc_auc(val_embeddings, _validation_pairs(_label_ids(val_set)[1], config.seed))
+    val_pairs = _validation_pairs(_label_ids(val_set)[1], config.seed)
+
+    def score(candidate):  # the threshold and validation ROC AUC, through the embedder that serves
+        threshold, embeddings = choose_validation_threshold(candidate, preprocessing, val_set, config)
+        return threshold, float(validation_roc_auc(embeddings, val_pairs))
+
+    threshold, val_auc = score(network)
+    if fitted_head(config) == "none":  # nothing trained: the validation score is measured here
+        best_score = val_auc
+    kept = choose_embedding((network, config, threshold, val_auc), config, preprocessing, train_set, score)
+    if kept[1] is not config:  # the closed-form embedding: it trained nothing (the trained head's epochs are in history.csv)
+        network, chosen, threshold, best_score = kept
+        epochs = 0
+    else:
+        chosen = config
     model_config = ModelConfig(
         backbone=config.backbone,
         preprocessing=preprocessing,
         embedding_dim=network.embedding_dim,
         hidden_dim=config.hidden_dim,
-        head=config.head,
+        head=fitted_head(chosen),
         head_dim=network.head_dim,
-        feature_block=config.feature_block,
-        feature_grid=config.feature_grid,
-        flip_average=config.flip_average,
-        postprocess=config.postprocess,
+        feature_block=chosen.feature_block,
+        feature_grid=chosen.feature_grid,
+        flip_average=chosen.flip_average,
+        postprocess=chosen.postprocess,
         loss=config.loss,
         margin=config.effective_margin,
         pair_head=_needs_pair_head(config),
@@ -277,6 +289,7 @@ def train(
             "identity_counts": split.identity_counts,
             "best_val_roc_auc": best_score,
             "epochs": epochs,
+            "embedding": describe_embedding(chosen) if chosen.head != "auto" else describe_embedding(replace(chosen, head="mlp")),
             "sampling": config.sampling,
             "miner": config.miner,
             "seed": config.seed,

@@ -53,13 +53,16 @@ class TrainConfig:
     hidden_dim: int = 512
     # What the embedding is computed from and the fixed map fitted after training on the training
     # identities (siamkit.models.features). head "none" trains nothing: the features themselves,
-    # post-processed, are the embedding (the closed-form recipe).
-    head: str = "mlp"
+    # post-processed, are the embedding (the closed-form recipe); "auto" trains the MLP head and,
+    # on small training sets, also fits the closed-form embedding and keeps whichever scores the
+    # higher validation ROC AUC (siamkit.pipelines.postprocess_fit.choose_embedding).
+    head: str = "auto"
     feature_block: int = -1
     feature_grid: int = 1
     flip_average: bool = False
     postprocess: str = "none"
     postprocess_dim: int = 128
+    whiten_shrink: float = 0.1
     image_size: int = 160
     loss: str = "multi-similarity"
     margin: typing.Optional[float] = None
@@ -122,8 +125,10 @@ class TrainConfig:
         from siamkit.models.features import POSTPROCESS
         from siamkit.models.network import HEADS
 
-        check_choice("--head", self.head, HEADS)
+        check_choice("--head", self.head, ("auto", *HEADS))
         check_choice("--postprocess", self.postprocess, POSTPROCESS)
+        if not 0 <= self.whiten_shrink <= 100:
+            raise SiamkitError(f"--whiten-shrink must be between 0 and 100, got {self.whiten_shrink}")
         if self.feature_block < -1:
             raise SiamkitError(f"feature_block {self.feature_block}: use -1 (the backbone's pooled output) or a block index from 0")
         if (self.head == "none" or self.postprocess != "none") and LOSSES.metadata(self.loss)["pair_head"]:
