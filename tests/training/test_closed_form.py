@@ -226,3 +226,13 @@ def test_head_auto_training_writes_the_kept_embedding(tiny_dataset, tmp_path):
         assert saved["head"] == "mlp" and saved["features"]["block"] == -1 and result.epochs == 1
     assert "embedding" in saved["training"]
     SiameseModel.load(run / "model", backend="torch").embed(sorted(tiny_dataset.glob("*/*.png"))[:2])
+
+
+def test_the_closed_form_candidate_mirror_averages_only_where_mirror_images_match():
+    from siamkit.pipelines.postprocess_fit import closed_form_config
+
+    faces = closed_form_config(load_config(None, tiny_train_settings()), 7)
+    characters = closed_form_config(load_config(None, tiny_train_settings(horizontal_flip=False)), 7)
+    assert faces.flip_average and not characters.flip_average
+    assert faces.feature_block == characters.feature_block == 4 and faces.head == "none"
+    assert closed_form_config(load_config(None, tiny_train_settings()), 3) is None

@@ -146,7 +146,7 @@ def parse_set_values(items: list[str]) -> dict:
 def demo_command(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Where to write the demo run."),
 ) -> None:
-    """Train and evaluate on scikit-learn's bundled digits (offline, a few minutes on a CPU)."""
+    """Train and evaluate on characters drawn in matplotlib's fonts (offline, under a minute on a CPU)."""
     from siamkit.io.outputs import check_output_folder
 
     check_output_folder(out)

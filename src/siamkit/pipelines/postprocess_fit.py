@@ -82,7 +82,10 @@ def closed_form_config(config: TrainConfig, backbone_blocks: int) -> TrainConfig
 
     if backbone_blocks < CLOSED_FORM_BLOCKS_FROM_END + 1:
         return None
-    return dataclasses.replace(config, feature_block=backbone_blocks - CLOSED_FORM_BLOCKS_FROM_END, **CLOSED_FORM)
+    # mirror averaging only where mirror images are the same identity (the training augmentation's
+    # choice): a "b" is not a "d"
+    layout = {**CLOSED_FORM, "flip_average": CLOSED_FORM["flip_average"] and config.horizontal_flip}
+    return dataclasses.replace(config, feature_block=backbone_blocks - CLOSED_FORM_BLOCKS_FROM_END, **layout)
 
 
 def choose_embedding(trained, config: TrainConfig, preprocessing: Preprocessing, train_set: ImageDataset, score):
