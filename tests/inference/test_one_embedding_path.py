@@ -97,3 +97,41 @@ def test_a_gpu_serves_the_distances_the_threshold_was_chosen_on(trained):
     served = SiameseModel.load(trained["model"], device="cuda", backend="torch").embed(image)
     np.testing.assert_allclose(served, calibration, rtol=0, atol=1e-5)
     assert torch.backends.cudnn.allow_tf32  # the process-wide default is restored after embedding
+
+
+def test_a_cached_onnx_export_answers_without_torch_or_timm(trained):
+    """issue 16 item 7: compare and search on onnxruntime start without importing torch (the
+    start-up time itself is measured by benchmarks/startup.py, not here)."""
+    import subprocess
+    import sys
+
+    images = sorted(str(p) for p in trained["gallery"].glob("*/*.png"))[:2]
+    script = (
+        "import sys\n"
+        "from siamkit.inference.siamese_model import SiameseModel\n"
+        f"model = SiameseModel.load({str(trained['model'])!r}, backend='onnx')\n"
+        f"result = model.compare({images[0]!r}, {images[1]!r})\n"
+        "print(result.distance, [name for name in ('torch', 'timm', 'torchvision', 'lightning') if name in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    distance, loaded = done.stdout.split(" ", 1)
+    assert loaded.strip() == "[]"
+    from siamkit.inference.siamese_model import SiameseModel
+
+    expected = SiameseModel.load(trained["model"], backend="torch").compare(*images).distance
+    assert abs(float(distance) - expected) < 1e-4  # the same answer as the torch network gives
+
+
+def test_the_torch_network_of_an_onnx_loaded_model_is_built_when_first_asked_for(trained):
+    import torch
+
+    from siamkit.inference.siamese_model import SiameseModel
+
+    onnx_model = SiameseModel.load(trained["model"], backend="onnx")
+    assert onnx_model._network is None  # nothing built to answer on onnxruntime
+    torch_model = SiameseModel.load(trained["model"], backend="torch")
+    built = onnx_model.network
+    assert built is onnx_model.network and not built.training
+    for (name, value), (other, expected) in zip(built.state_dict().items(), torch_model.network.state_dict().items()):
+        assert name == other and torch.equal(value, expected)

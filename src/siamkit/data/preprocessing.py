@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import torch
-from PIL import Image
-from torchvision import transforms as T
-from torchvision.transforms import InterpolationMode
+from typing import TYPE_CHECKING
 
-_INTERPOLATIONS = {
-    "bicubic": InterpolationMode.BICUBIC,
-    "bilinear": InterpolationMode.BILINEAR,
-    "nearest": InterpolationMode.NEAREST,
-    "lanczos": InterpolationMode.LANCZOS,
-}
+from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
+    from torchvision.transforms import InterpolationMode
+
+# torchvision is imported only where transforms are built: the onnxruntime path (decoding with
+# PIL and numpy, siamkit.inference.embedder) starts without torch.
+_INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos")
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,15 @@ class Preprocessing:
         return cls(image_size, tuple(data_config["mean"]), tuple(data_config["std"]), interpolation)
 
     @property
-    def interpolation_mode(self) -> InterpolationMode:
-        return _INTERPOLATIONS[self.interpolation]
+    def interpolation_mode(self) -> "InterpolationMode":
+        from torchvision.transforms import InterpolationMode
 
-    def eval_transform(self) -> T.Compose:
+        return InterpolationMode(self.interpolation)
+
+    def eval_transform(self) -> "T.Compose":
         """Whole image resized to a square: identity cues near the border are not cropped away."""
+        from torchvision import transforms as T
+
         return T.Compose(
             [
                 T.Resize((self.image_size, self.image_size), interpolation=self.interpolation_mode, antialias=True),
@@ -58,7 +62,10 @@ class Preprocessing:
             ]
         )
 
-    def train_transform(self, augment: "Augmentation") -> T.Compose:
+    def train_transform(self, augment: "Augmentation") -> "T.Compose":
+        from torchvision import transforms as T
+        from torchvision.transforms import InterpolationMode
+
         if not augment.enabled:
             return self.eval_transform()
         steps = [

@@ -20,15 +20,17 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
-import torch
 from PIL import Image
 
 from siamkit.data.images import MAX_IMAGE_PIXELS, ImageDecodeError, ImageInput, load_image
 from siamkit.data.preprocessing import Preprocessing
 from siamkit.errors import SiamkitError
+
+if TYPE_CHECKING:  # torch only where TorchEmbedder runs: the onnxruntime path starts without it
+    import torch
 
 _RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,
@@ -48,9 +50,11 @@ _DRAFT_MARGIN = 1.5
 
 @dataclass
 class DecodedBatch:
-    """Preprocessed images (a channels-last NCHW float32 tensor) and where they came from."""
+    """Preprocessed images (a channels-last NCHW float32 array: an NCHW view of NHWC memory) and
+    where they came from. numpy, so the onnxruntime path never imports torch; ``torch.from_numpy``
+    reads it as a channels-last tensor without a copy."""
 
-    images: torch.Tensor
+    images: np.ndarray
     positions: list[int]  # index into the caller's list for each row of ``images``
     errors: dict[int, str] = field(default_factory=dict)  # skipped inputs: index -> reason
 
@@ -125,7 +129,7 @@ def decode_batch(items: Sequence[ImageInput], decoder: ImageDecoder, pool: Threa
     kept = [row for row, reason in enumerate(reasons) if reason is None]
     if len(kept) < len(items):
         array = array[kept]
-    images = torch.from_numpy(array).permute(0, 3, 1, 2)  # NCHW view of NHWC memory: channels-last
+    images = array.transpose(0, 3, 1, 2)  # NCHW view of NHWC memory: channels-last
     errors = {start + row: reason for row, reason in enumerate(reasons) if reason is not None}
     return DecodedBatch(images, [start + row for row in kept], errors)
 
@@ -161,8 +165,10 @@ def pipelined_decode(
 
 def pipelined_batches(items: Sequence[ImageInput], preprocessing: Preprocessing, batch_size: int, threads: int | None = None) -> Iterator[torch.Tensor]:
     """Yield preprocessed image tensors, decoding batch i+1 while the caller works on batch i."""
+    import torch
+
     for batch in pipelined_decode(items, preprocessing, batch_size, threads):
-        yield batch.images
+        yield torch.from_numpy(batch.images)
 
 
 @dataclass
@@ -185,6 +191,10 @@ class BatchEmbedder:
     embedding_dim: int | None = None
     draft: bool = False  # True: decode large JPEGs at reduced scale (see the note above)
 
+    # True: ``embed_tensors`` takes the decoded numpy batch as it is (onnxruntime, never importing
+    # torch); False: a torch tensor, a channels-last view of the same memory (no copy)
+    takes_numpy: bool = False
+
     def embed_tensors(self, images: torch.Tensor) -> np.ndarray:
         raise NotImplementedError
 
@@ -205,13 +215,19 @@ class BatchEmbedder:
         with tqdm(total=len(items), desc=description, unit="img", disable=not progress, leave=False) as bar:
             for batch in pipelined_decode(items, self.preprocessing, self.batch_size, skip_unreadable=skip_unreadable, draft=self.draft):
                 if len(batch.positions):
-                    outputs.append(self.embed_tensors(batch.images))
+                    outputs.append(self.embed_tensors(batch.images if self.takes_numpy else _as_tensor(batch.images)))
                 positions.extend(batch.positions)
                 errors.update(batch.errors)
                 bar.update(len(batch.positions) + len(batch.errors))
         width = outputs[0].shape[1] if outputs else (self.embedding_dim or 0)
         embeddings = np.concatenate(outputs).astype(np.float32, copy=False) if outputs else np.zeros((0, width), np.float32)
         return Embedded(embeddings, positions, errors)
+
+
+def _as_tensor(images: np.ndarray) -> torch.Tensor:
+    import torch
+
+    return torch.from_numpy(images)
 
 
 _TF32_LOCK = threading.Lock()
@@ -230,6 +246,8 @@ def full_float32(device: torch.device) -> Iterator[None]:
     if device.type != "cuda":
         yield
         return
+    import torch
+
     with _TF32_LOCK:
         if _tf32_state["users"] == 0:
             _tf32_state["saved"] = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
@@ -264,6 +282,8 @@ class TorchEmbedder(BatchEmbedder):
         batch_size: int = 64,
         normalise: bool = False,
     ):
+        import torch
+
         self.device = torch.device(device)
         self.channels_last = True
         self.network = network.eval().to(self.device)
@@ -273,13 +293,15 @@ class TorchEmbedder(BatchEmbedder):
         self.batch_size = batch_size
         self.normalise = normalise
 
-    @torch.inference_mode()
-    def embed_tensors(self, images: torch.Tensor) -> np.ndarray:
-        images = torch.as_tensor(images).to(self.device, torch.float32)
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with full_float32(self.device):
-            embeddings = self.network(images).float()
-        if self.normalise:
-            embeddings = torch.nn.functional.normalize(embeddings, dim=1)
-        return embeddings.cpu().numpy()
+    def embed_tensors(self, images: torch.Tensor | np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            images = (torch.from_numpy(images) if isinstance(images, np.ndarray) else torch.as_tensor(images)).to(self.device, torch.float32)
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with full_float32(self.device):
+                embeddings = self.network(images).float()
+            if self.normalise:
+                embeddings = torch.nn.functional.normalize(embeddings, dim=1)
+            return embeddings.cpu().numpy()

@@ -17,11 +17,15 @@ import os
 import warnings
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from siamkit.errors import SiamkitError
 from siamkit.io.atomic import atomic_path
+
+if TYPE_CHECKING:  # imported where a network is exported; reading an export needs no torch
+    import torch
 
 log = logging.getLogger("siamkit")
 
@@ -100,6 +104,7 @@ def read_fresh_onnx(path: str | os.PathLike, weights_sha256: str):
 def _export(network: torch.nn.Module, image_size: int, exporter: str):
     """The ONNX ModelProto of ``network``, with a dynamic batch axis."""
     import onnx
+    import torch
 
     sample = torch.randn(2, 3, image_size, image_size, device=_device_of(network))
     names = dict(input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=OPSET)
@@ -124,6 +129,7 @@ def _export(network: torch.nn.Module, image_size: int, exporter: str):
 def _max_difference(model, network: torch.nn.Module, image_size: int) -> float:
     """Largest absolute difference between onnxruntime and eager PyTorch, at batch sizes 1 and 3."""
     import onnxruntime
+    import torch
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3

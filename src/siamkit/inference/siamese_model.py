@@ -22,17 +22,22 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
-import torch
 from PIL import Image
 
 from siamkit.data.images import ImageInput
 from siamkit.distances import distance_to_similarity, embedding_distance
 from siamkit.errors import SiamkitError
-from siamkit.models.model_folder import WEIGHTS_NAME, ModelConfig, load_model_weights, model_identity, read_model_config
-from siamkit.models.network import SiameseNetwork
+from siamkit.models.model_folder import (
+    WEIGHTS_NAME, ModelConfig, load_model_weights, model_identity, read_model_config, verify_model_weights,
+)
+
+if TYPE_CHECKING:  # torch and timm load only when the torch network is needed: a model whose
+    import torch  # ONNX export is cached answers on onnxruntime without them (issue 16 item 7)
+
+    from siamkit.models.network import SiameseNetwork
 
 log = logging.getLogger("siamkit")
 
@@ -57,7 +62,7 @@ class SiameseModel:
 
     def __init__(
         self,
-        network: SiameseNetwork,
+        network: SiameseNetwork | Callable[[], SiameseNetwork],
         config: ModelConfig,
         folder: Path | None = None,
         device: str = "cpu",
@@ -65,9 +70,14 @@ class SiameseModel:
         embedder=None,
         jpeg_draft: bool = False,
     ):
+        """``network``: the network, or a function that builds it when it is first needed (with an
+        ``embedder`` given, embedding never needs it)."""
         from siamkit.inference.embedder import TorchEmbedder
 
-        self.network = network.eval()
+        if callable(network) and not hasattr(network, "state_dict"):
+            self._network, self._build_network = None, network
+        else:
+            self._network, self._build_network = network.eval(), None
         self.config = config
         self.folder = folder
         self.device = device
@@ -76,6 +86,14 @@ class SiameseModel:
         self.weights_sha256: str | None = None  # set by load(); marks exports of these weights
         self._embedder = embedder or TorchEmbedder(self.network, config.preprocessing, device, batch_size)
         self._embedder.draft = jpeg_draft  # see siamkit.inference.embedder: fast JPEG decoding
+
+    @property
+    def network(self) -> SiameseNetwork:
+        """The PyTorch network (built from the folder on first use when the model was loaded
+        for onnxruntime from a cached export)."""
+        if self._network is None:
+            self._network = self._build_network().eval()
+        return self._network
 
     @property
     def backend(self) -> str:
@@ -93,24 +111,34 @@ class SiameseModel:
             raise SiamkitError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         folder = Path(folder)
         config, raw = read_model_config(folder)
-        network = build_network(config)
-        weights = load_model_weights(folder, raw)
-        try:
-            network.load_state_dict(weights, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise SiamkitError(f"{folder}: weights do not match config.json ({first})") from None
-        embedder = None
+
+        def load_network() -> SiameseNetwork:
+            network = build_network(config)
+            weights = load_model_weights(folder, raw)
+            try:
+                network.load_state_dict(weights, strict=True)
+            except RuntimeError as exc:
+                first = str(exc).splitlines()[0]
+                raise SiamkitError(f"{folder}: weights do not match config.json ({first})") from None
+            return network
+
+        network, embedder = None, None
         if backend == "onnx" or (backend == "auto" and str(device) == "cpu" and _onnxruntime_available()):
             if backend == "onnx" and str(device) != "cpu":
                 raise SiamkitError(f"backend onnx runs on the CPU; use backend torch for device {device}")
-            try:
-                embedder = cached_onnx_embedder(network, config, folder, raw, batch_size)
-            except SiamkitError as exc:
-                if backend == "onnx":
-                    raise
-                log.warning("using PyTorch instead of onnxruntime: %s", exc)
-        model = cls(network, config, folder, device, batch_size, embedder, jpeg_draft)
+            verify_model_weights(folder, raw)  # a damaged folder fails the same way on every path
+            embedder = cached_onnx(config, folder, raw, batch_size)  # no torch: seconds less to start
+            if embedder is None:
+                network = load_network()
+                try:
+                    embedder = cached_onnx_embedder(network, config, folder, raw, batch_size)
+                except SiamkitError as exc:
+                    if backend == "onnx":
+                        raise
+                    log.warning("using PyTorch instead of onnxruntime: %s", exc)
+        if network is None and embedder is None:
+            network = load_network()
+        model = cls(network if network is not None else load_network, config, folder, device, batch_size, embedder, jpeg_draft)
         model.weights_sha256 = raw["files"][WEIGHTS_NAME]["sha256"]
         return model
 
@@ -222,6 +250,7 @@ class SiameseModel:
 def build_network(config: ModelConfig) -> SiameseNetwork:
     """The architecture a model folder describes, with no pretrained weights (they come from the folder)."""
     from siamkit.models.backbone import create_backbone
+    from siamkit.models.network import SiameseNetwork
 
     backbone = create_backbone(config.backbone, "none")
     head_dim = config.head_dim if config.head_dim is not None else config.embedding_dim
@@ -260,22 +289,36 @@ def onnx_cache_paths(folder: Path, weights_sha256: str) -> list[Path]:
     return candidates
 
 
-def cached_onnx_embedder(network: SiameseNetwork, config: ModelConfig, folder: Path, raw_config: dict, batch_size: int):
-    """An :class:`OnnxEmbedder` for these exact weights, exporting (once) if no cached file fits."""
+def cached_onnx(config: ModelConfig, folder: Path, raw_config: dict, batch_size: int):
+    """An :class:`OnnxEmbedder` on a cached export of exactly these weights, or None (no torch)."""
     from siamkit.inference.onnx_embedder import OnnxEmbedder
-    from siamkit.inference.onnx_export import EXPORT_VERSION, VERSION_KEY, WEIGHTS_KEY, build_onnx, save_onnx
+    from siamkit.inference.onnx_export import EXPORT_VERSION, VERSION_KEY, WEIGHTS_KEY
 
-    weights_sha256 = raw_config["files"][WEIGHTS_NAME]["sha256"]  # load_model_weights checked it
-    candidates = onnx_cache_paths(folder, weights_sha256)
-    for candidate in candidates:
+    weights_sha256 = raw_config["files"][WEIGHTS_NAME]["sha256"]  # verify_model_weights checked it
+    for candidate in onnx_cache_paths(folder, weights_sha256):
         if not candidate.is_file():
             continue
         try:
             embedder = OnnxEmbedder(candidate, config.preprocessing, batch_size)
         except SiamkitError:
             continue  # damaged cache file: export again
-        if embedder.metadata.get(WEIGHTS_KEY) == weights_sha256 and embedder.metadata.get(VERSION_KEY) == EXPORT_VERSION:
-            return embedder
+        expected = {WEIGHTS_KEY: weights_sha256, VERSION_KEY: EXPORT_VERSION, "siamkit.backbone": config.backbone,
+                    "siamkit.image_size": str(config.preprocessing.image_size), "siamkit.embedding_dim": str(config.embedding_dim)}
+        if all(embedder.metadata.get(key) == value for key, value in expected.items()):
+            return embedder  # else config.json no longer describes these weights: the torch path says how
+    return None
+
+
+def cached_onnx_embedder(network: SiameseNetwork, config: ModelConfig, folder: Path, raw_config: dict, batch_size: int):
+    """An :class:`OnnxEmbedder` for these exact weights, exporting (once) if no cached file fits."""
+    from siamkit.inference.onnx_embedder import OnnxEmbedder
+    from siamkit.inference.onnx_export import build_onnx, save_onnx
+
+    weights_sha256 = raw_config["files"][WEIGHTS_NAME]["sha256"]  # load_model_weights checked it
+    cached = cached_onnx(config, folder, raw_config, batch_size)
+    if cached is not None:
+        return cached
+    candidates = onnx_cache_paths(folder, weights_sha256)
     log.debug("%s: exporting the network to ONNX for onnxruntime (once)", folder)
     model = build_onnx(network, config.preprocessing.image_size, str(folder))
     metadata = onnx_metadata(config, model_identity(folder), weights_sha256)

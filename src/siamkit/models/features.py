@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from siamkit.errors import SiamkitError
 
-POSTPROCESS = ("none", "center", "whiten")
+from siamkit.models.layout import POSTPROCESS  # noqa: F401  (re-exported)
 
 
 def has_blocks(backbone: nn.Module) -> bool:

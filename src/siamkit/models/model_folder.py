@@ -15,12 +15,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from siamkit.data.preprocessing import Preprocessing
 from siamkit.errors import SiamkitError
 from siamkit.io.atomic import atomic_path, write_text_atomic
 from siamkit.version import MODEL_FORMAT_VERSION, __version__
+
+if TYPE_CHECKING:  # torch is imported by the functions that read or write tensors, not to read a config
+    import torch
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -124,8 +127,7 @@ class ModelConfig:
         for key, value in sizes.items():
             if value <= 0:
                 raise SiamkitError(f"{source}: config.json has {key} {value}; it must be positive")
-        from siamkit.models.features import POSTPROCESS
-        from siamkit.models.network import HEADS
+        from siamkit.models.layout import HEADS, POSTPROCESS
 
         if self.head not in HEADS:
             raise SiamkitError(f"{source}: config.json has head '{self.head}'; this siamkit knows {', '.join(HEADS)}")
@@ -177,10 +179,8 @@ def read_model_config(folder: str | os.PathLike) -> tuple[ModelConfig, dict]:
     return ModelConfig.from_dict(raw, str(folder)), raw
 
 
-def load_model_weights(folder: str | os.PathLike, raw_config: dict) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+def verify_model_weights(folder: str | os.PathLike, raw_config: dict) -> Path:
+    """The weights file, after checking it against the checksum in config.json (no torch needed)."""
     weights = Path(folder) / WEIGHTS_NAME
     if not weights.is_file():
         raise SiamkitError(f"{folder}: {WEIGHTS_NAME} is missing")
@@ -191,6 +191,14 @@ def load_model_weights(folder: str | os.PathLike, raw_config: dict) -> dict[str,
         raise SiamkitError(f"{folder}: config.json has no checksum for {WEIGHTS_NAME}")
     if _sha256(weights) != expected:
         raise SiamkitError(f"{weights}: checksum does not match config.json (file truncated or replaced)")
+    return weights
+
+
+def load_model_weights(folder: str | os.PathLike, raw_config: dict) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = verify_model_weights(folder, raw_config)
     try:
         return load_file(str(weights))
     except (SafetensorError, OSError) as exc:

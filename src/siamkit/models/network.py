@@ -16,8 +16,8 @@ from torch.nn import functional as F
 from siamkit.models.backbone import create_backbone, set_trainable_stages
 from siamkit.models.features import BlockFeatures, LinearPostprocess
 from siamkit.models.heads import EmbeddingHead, PairHead
+from siamkit.models.layout import HEADS  # noqa: F401  (re-exported)
 
-HEADS = ("mlp", "none")
 
 
 class SiameseNetwork(nn.Module):

@@ -122,8 +122,7 @@ class TrainConfig:
         }
         for key, allowed in choices.items():
             check_choice(f"--{key.replace('_', '-')}", getattr(self, key), allowed)
-        from siamkit.models.features import POSTPROCESS
-        from siamkit.models.network import HEADS
+        from siamkit.models.layout import HEADS, POSTPROCESS
 
         check_choice("--head", self.head, ("auto", *HEADS))
         check_choice("--postprocess", self.postprocess, POSTPROCESS)
