@@ -79,3 +79,27 @@ def test_bad_options_are_one_line_errors(tmp_path, flags, fragment):
 
 def test_missing_dataset(tmp_path):
     assert_one_line_error(siamkit("train", tmp_path / "nope", "--out", tmp_path / "run"), "dataset not found")
+
+
+def test_a_missing_dataset_is_said_before_torch_loads_and_no_run_folder_is_left(tmp_path):
+    script = (
+        "import sys\n"
+        "from siamkit.cli.main import main\n"
+        f"sys.argv = ['siamkit', 'train', {str(tmp_path / 'nodata')!r}, '--out', {str(tmp_path / 'run')!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
+    assert "nodata: dataset not found" in done.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("case", ["unknown backbone", "too few identities"])
+def test_a_failed_start_leaves_no_empty_run_folder(tmp_path, case):
+    data = make_identity_images(tmp_path / "data", identities=8 if case == "unknown backbone" else 1, per_identity=4)
+    flags = ["--set", "backbone=no_such_net"] if case == "unknown backbone" else []
+    result = siamkit("train", data, "--out", tmp_path / "run", *tiny_flags(), *flags)
+    assert_one_line_error(result)
+    assert not (tmp_path / "run").exists()

@@ -77,10 +77,13 @@ def test_a_run_that_dies_resumes_from_its_chunks(onnx_model, gallery, tmp_path, 
 
     embedded.clear()
     monkeypatch.setattr(onnx_model, "embed_readable", lambda paths, **options: embedded.append(len(paths)) or original(paths, **options))
+    counts = {}
     with caplog.at_level(logging.INFO, logger="siamkit"):
-        resumed = embed_gallery_shard(onnx_model, listing, ShardSpec(0, 1), folder, chunk_size=3)
+        resumed = embed_gallery_shard(onnx_model, listing, ShardSpec(0, 1), folder, chunk_size=3, counts=counts)
     assert sum(embedded) == len(listing) - 6  # the two saved chunks were not embedded again
-    assert "2 of 6 chunks were embedded by an earlier run" in caplog.text
+    assert "gallery: 2 of 6 chunks were embedded by an earlier run" in caplog.text  # no "shard 0/1" when unsharded
+    readable_before = sum(1 for p in reference.positions.tolist() if p < 6)
+    assert counts == {"resumed": readable_before, "embedded": len(reference.positions) - readable_before}
     assert resumed.positions.tolist() == reference.positions.tolist() and resumed.skipped == reference.skipped
     np.testing.assert_allclose(resumed.embeddings, reference.embeddings, atol=1e-6)
 

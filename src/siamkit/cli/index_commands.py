@@ -83,14 +83,16 @@ def _build_index(model: Path, gallery: Path, out: Path, kind: Optional[str], chu
     listing = list_gallery(gallery)  # an empty or missing gallery is reported before torch is even imported
     loaded = _load_model(model, backend)
     chunks = progress_folder(out)
-    whole = embed_gallery_shard(loaded, listing, ShardSpec(0, 1), chunks, chunk_size, progress=_progress())
+    counts: dict = {}
+    whole = embed_gallery_shard(loaded, listing, ShardSpec(0, 1), chunks, chunk_size, progress=_progress(), counts=counts)
     warn_skipped(skipped_images([whole]))
     if not len(whole.positions):
         remove_progress(chunks)  # nothing to resume: every image was tried
     index = merge_shards([whole], kind=kind or "exact")
     _save_index(index, out, str(loaded.folder), loaded.model_id)
     remove_progress(chunks)
-    typer.echo(f"indexed {len(index)} images ({index.kind}; embedded {len(index)}, removed 0, unchanged 0) -> {out}")
+    resumed = f", {counts['resumed']} by the interrupted earlier run" if counts["resumed"] else ""
+    typer.echo(f"indexed {len(index)} images ({index.kind}; embedded {counts['embedded']}{resumed}, removed 0, unchanged 0) -> {out}")
 
 
 def _update_index(model: Path, gallery: Path, out: Path, kind: Optional[str], backend: str) -> None:

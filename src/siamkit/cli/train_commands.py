@@ -95,6 +95,7 @@ def train_command(
     schedule: Optional[str] = typer.Option(None, help=with_default("cosine | plateau | none", "schedule")),
     m_per_class: Optional[int] = typer.Option(None, help=with_default("Images per identity in each online batch", "m_per_class")),
     workers: Optional[int] = typer.Option(None, help=with_default("Data-loading worker processes (-1 = automatic)", "workers")),
+    logger: Optional[str] = typer.Option(None, help=with_default("Experiment logger beside history.csv: none | csv | tensorboard | mlflow (under the run folder)", "logger")),
     set_values: Optional[List[str]] = typer.Option(None, "--set", help="Any other config key: --set rotation=10 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     evaluate: Optional[bool] = typer.Option(None, "--evaluate/--no-evaluate", help=with_default("Evaluate on test identities at the end", "evaluate", ("--evaluate", "--no-evaluate"))),
@@ -110,10 +111,14 @@ def train_command(
         "split_by": split_by, "fold": fold,
         "trainable_stages": trainable_stages, "seed": seed, "device": device, "evaluate": evaluate,
         "patience": patience, "optimizer": optimizer, "schedule": schedule, "m_per_class": m_per_class,
-        "workers": workers, **parse_set_values(set_values or []),
+        "workers": workers, "logger": logger, **parse_set_values(set_values or []),
     }
     settings = load_config(config, overrides)
     check_output_folder(out)
+    if not data.exists():  # said before torch loads (seconds), in the words scan_dataset uses
+        from siamkit.errors import SiamkitError
+
+        raise SiamkitError(f"{data}: dataset not found")
     # Imported after the options are checked: a typo in a flag should not wait for torch to load.
     from siamkit.pipelines.train_and_evaluate import train_and_evaluate
 

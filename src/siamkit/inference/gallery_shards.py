@@ -105,11 +105,14 @@ def embed_gallery_shard(
     progress_folder: str | os.PathLike,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = False,
+    counts: dict | None = None,
 ) -> GalleryShard:
     """Embed the images of shard ``spec``, saving chunks in ``progress_folder`` as it goes.
 
     Chunks a previous run of the same plan left there are reused. The folder is left in place
-    (the caller removes it once the shard or index built from it is written).
+    (the caller removes it once the shard or index built from it is written). ``counts``, if
+    given, receives ``embedded`` (images embedded now) and ``resumed`` (taken from earlier chunks),
+    counting readable images only.
     """
     from tqdm.auto import tqdm
 
@@ -127,17 +130,22 @@ def embed_gallery_shard(
     }
     chunks = EmbeddingChunks(progress_folder, plan)
     finished = chunks.resume(planned)
+    name = f"shard {spec}" if spec.count > 1 else "gallery"  # an unsharded index is no "shard 0/1"
     if finished:
-        log.info("shard %s: %d of %d chunks were embedded by an earlier run (%s); embedding the rest", spec, len(finished), len(planned), progress_folder)
+        log.info("%s: %d of %d chunks were embedded by an earlier run (%s); embedding the rest", name, len(finished), len(planned), progress_folder)
     done_images = sum(len(planned[number]) for number in finished)
-    with tqdm(total=len(mine), initial=done_images, desc=f"shard {spec}", unit="img", disable=not progress, leave=False) as bar:
+    resumed = sum(len(finished[number].positions) for number in finished)  # readable images among them
+    with tqdm(total=len(mine), initial=done_images, desc=name, unit="img", disable=not progress, leave=False) as bar:
         for number, positions in enumerate(planned):
             if number in finished:
                 continue
             finished[number] = _embed_chunk(model, listing, positions)
             chunks.save(number, finished[number])
             bar.update(len(positions))
-    return _assemble(model, listing, spec, [finished[number] for number in range(len(planned))])
+    shard = _assemble(model, listing, spec, [finished[number] for number in range(len(planned))])
+    if counts is not None:
+        counts.update(resumed=resumed, embedded=len(shard.positions) - resumed)
+    return shard
 
 
 def _embed_chunk(model: "SiameseModel", listing: GalleryListing, positions: list[int]) -> EmbeddedChunk:

@@ -31,6 +31,7 @@ from siamkit.pipelines.postprocess_fit import attach_postprocess, choose_embeddi
 from siamkit.pipelines.run_summary import log_plan
 from siamkit.sampling import online_batch_shape  # noqa: F401  (moved to siamkit.sampling; old import path)
 from siamkit.training.config import TrainConfig
+from siamkit.training.loggers import check_logger_installed
 
 log = logging.getLogger("siamkit")
 
@@ -167,6 +168,7 @@ def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
 
     from siamkit.training.checkpoint_io import AtomicCheckpointIO
     from siamkit.training.history import HistoryWriter
+    from siamkit.training.loggers import make_logger
 
     # Lightning sets its own loggers to INFO on import; its banners say nothing a user acts on.
     for name in ("lightning.pytorch", "lightning.fabric"):
@@ -196,7 +198,7 @@ def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
         max_time={"minutes": config.max_time} if config.max_time else None,
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
-        logger=False,
+        logger=make_logger(config.logger, run),
         default_root_dir=str(run),
         num_sanity_val_steps=0,
         log_every_n_steps=5,
@@ -224,13 +226,20 @@ def train(
         raise SiamkitError(f"--resume: no checkpoint at {last_checkpoint}; start without --resume")
     if not resume and last_checkpoint.is_file():
         raise SiamkitError(f"{run}: already holds a training run; use --resume to continue it or another --out")
-    run.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
     check_backbone_name(config.backbone, config.image_size)  # before minutes of scanning a large dataset
+    check_logger_installed(config.logger)
     L.seed_everything(config.seed, workers=True, verbose=False)
 
     dataset = scan_dataset(data)
-    split = _load_or_make_split(dataset, run, config, resume, split)
+    created = not run.exists()
+    run.mkdir(parents=True, exist_ok=True)
+    try:
+        split = _load_or_make_split(dataset, run, config, resume, split)
+    except BaseException:
+        if created and not any(run.iterdir()):  # a failed start leaves no empty run folder behind
+            run.rmdir()
+        raise
     log_plan(config, split)
     if is_primary_process():
         write_text_atomic(run / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))

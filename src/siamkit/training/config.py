@@ -57,6 +57,9 @@ class TrainConfig:
     # on small training sets, also fits the closed-form embedding and keeps whichever scores the
     # higher validation ROC AUC (siamkit.pipelines.postprocess_fit.choose_embedding).
     head: str = "auto"
+    # Lightning's own experiment logger, beside history.csv: none | csv | tensorboard | mlflow
+    # (tensorboard and mlflow are optional packages: pip install "siamkit[tensorboard]" / "[mlflow]")
+    logger: str = "none"
     feature_block: int = -1
     feature_grid: int = 1
     flip_average: bool = False
@@ -126,6 +129,9 @@ class TrainConfig:
 
         check_choice("--head", self.head, ("auto", *HEADS))
         check_choice("--postprocess", self.postprocess, POSTPROCESS)
+        from siamkit.training.loggers import LOGGERS
+
+        check_choice("--logger", self.logger, LOGGERS)
         if not 0 <= self.whiten_shrink <= 100:
             raise SiamkitError(f"--whiten-shrink must be between 0 and 100, got {self.whiten_shrink}")
         if self.feature_block < -1:
