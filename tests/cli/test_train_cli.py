@@ -103,3 +103,22 @@ def test_a_failed_start_leaves_no_empty_run_folder(tmp_path, case):
     result = siamkit("train", data, "--out", tmp_path / "run", *tiny_flags(), *flags)
     assert_one_line_error(result)
     assert not (tmp_path / "run").exists()
+
+
+def test_redirected_training_logs_one_line_per_epoch_and_quiet_works_after_the_command(tmp_path):
+    data = make_identity_images(tmp_path / "data", identities=8, per_identity=4)
+    plain = siamkit("train", data, "--out", tmp_path / "plain", *tiny_flags(max_epochs=2))
+    assert plain.returncode == 0, plain.stderr
+    assert "\r" not in plain.stderr and "\x1b[" not in plain.stderr  # no bar redrawn into a file
+    epochs = [line for line in plain.stderr.splitlines() if line.startswith("siamkit: epoch ")]
+    assert [line.split(":")[1].strip() for line in epochs] == ["epoch 1/2", "epoch 2/2"]  # counted as history.csv counts
+    assert "val_roc_auc" in epochs[0]
+
+    quiet = siamkit("train", data, "--out", tmp_path / "quiet", *tiny_flags(), "-q")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "siamkit: epoch" not in quiet.stderr and "backbone" not in quiet.stderr  # no plan, no progress
+    assert "model folder:" in quiet.stdout  # the result itself still prints
+
+    image = next(data.glob("*/*.png"))
+    verbose = siamkit("compare", tmp_path / "quiet" / "model", image, image, "-v")
+    assert verbose.returncode == 0 and "backend, loaded in" in verbose.stderr and verbose.stdout.startswith("same")

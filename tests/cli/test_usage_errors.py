@@ -211,3 +211,11 @@ def test_fuzzed_argument_lists_never_end_in_a_traceback(tmp_path):
 
     case()
     assert len(seen) >= 25
+
+
+def test_quiet_and_verbose_are_taken_wherever_they_stand():
+    from siamkit.cli.main import take_loudness
+
+    assert take_loudness(["train", "data", "-q", "--out", "run"]) == ({"quiet": True, "verbose": False}, ["train", "data", "--out", "run"])
+    assert take_loudness(["-v", "compare", "m", "a", "b"]) == ({"quiet": False, "verbose": True}, ["compare", "m", "a", "b"])
+    assert take_loudness(["search", "idx", "--", "-q"]) == ({"quiet": False, "verbose": False}, ["search", "idx", "--", "-q"])

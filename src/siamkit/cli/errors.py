@@ -17,7 +17,8 @@ class _Formatter(logging.Formatter):
         return prefix + record.getMessage()
 
 
-def configure_logging(verbose: bool = False) -> None:
+def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """siamkit's log on stderr: INFO by default, DEBUG with ``-v``, warnings and errors only with ``-q``."""
     logger = logging.getLogger("siamkit")
     if not any(getattr(h, "_siamkit", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
@@ -25,7 +26,7 @@ def configure_logging(verbose: bool = False) -> None:
         handler._siamkit = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     secondary = int(os.environ.get("RANK", "0") or 0) > 0  # other torchrun processes: warnings only
-    logger.setLevel(logging.WARNING if secondary else logging.DEBUG if verbose else logging.INFO)
+    logger.setLevel(logging.WARNING if secondary or quiet else logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
     # Third-party chatter that says nothing actionable to a siamkit user.
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):

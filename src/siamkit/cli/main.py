@@ -47,16 +47,39 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+# -q / -v given anywhere on the command line (main() takes them out before Typer parses the rest)
+_LOUDNESS = {"-q": "quiet", "--quiet": "quiet", "-v": "verbose", "--verbose": "verbose"}
+_chosen: dict[str, bool] = {"quiet": False, "verbose": False}
+
+
 @app.callback()
 def _main(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail in the log."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail in the log (also after the command)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings, errors and results (also after the command)."),
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
-    configure_logging(verbose)
+    configure_logging(verbose=verbose or _chosen["verbose"], quiet=quiet or _chosen["quiet"])
+
+
+def take_loudness(arguments: list[str]) -> tuple[dict[str, bool], list[str]]:
+    """``-q/--quiet`` and ``-v/--verbose`` wherever they stand (up to a ``--``), and the rest."""
+    chosen, rest = {"quiet": False, "verbose": False}, []
+    for position, argument in enumerate(arguments):
+        if argument == "--":
+            rest += arguments[position:]
+            break
+        if argument in _LOUDNESS:
+            chosen[_LOUDNESS[argument]] = True
+        else:
+            rest.append(argument)
+    return chosen, rest
 
 
 def main() -> None:
-    configure_logging()
+    chosen, rest = take_loudness(sys.argv[1:])
+    _chosen.update(chosen)
+    sys.argv[1:] = rest
+    configure_logging(**chosen)
     sys.exit(run_cli(app))
 
 

@@ -49,7 +49,13 @@ def compare_command(
     backend: str = typer.Option("auto", help=BACKEND_HELP),
 ) -> None:
     """How alike two images are: distance, similarity and same/different at the model's threshold."""
-    result = _load_model(model, backend).compare(first, second)
+    import time
+
+    started = time.perf_counter()
+    loaded = _load_model(model, backend)
+    log.debug("%s: %s backend, loaded in %.2f s", model, loaded.backend, time.perf_counter() - started)
+    result = loaded.compare(first, second)
+    log.debug("compared in %.3f s", time.perf_counter() - started)
     if as_json:
         typer.echo(json.dumps({"a": str(first), "b": str(second), **result.to_dict()}))
         return

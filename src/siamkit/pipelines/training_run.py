@@ -24,6 +24,7 @@ from siamkit.data.preprocessing import Augmentation, Preprocessing
 from siamkit.data.splits import Split, make_split
 from siamkit.errors import SiamkitError
 from siamkit.io.atomic import write_text_atomic
+from siamkit.io.terminal import show_progress
 from siamkit.models.backbone import backbone_data_config, check_backbone_name
 from siamkit.models.model_folder import ModelConfig, save_model_folder
 from siamkit.models.network import SiameseNetwork
@@ -164,11 +165,12 @@ def distributed_layout(device: str) -> tuple:
 
 def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
     import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 
     from siamkit.training.checkpoint_io import AtomicCheckpointIO
     from siamkit.training.history import HistoryWriter
     from siamkit.training.loggers import make_logger
+    from siamkit.training.progress import EpochBar, progress_callbacks
 
     # Lightning sets its own loggers to INFO on import; its banners say nothing a user acts on.
     for name in ("lightning.pytorch", "lightning.fabric"):
@@ -182,7 +184,7 @@ def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
         checkpoint,
         EarlyStopping(monitor="val_roc_auc", mode="max", patience=config.patience, check_finite=False),
         HistoryWriter(history_path),
-        TQDMProgressBar(refresh_rate=1),
+        *progress_callbacks(),
     ]
     precision = "32-true"
     if device == "cuda":
@@ -203,6 +205,7 @@ def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
         num_sanity_val_steps=0,
         log_every_n_steps=5,
         enable_model_summary=False,
+        enable_progress_bar=any(isinstance(callback, EpochBar) for callback in callbacks),
         deterministic=False,
     )
     return trainer, checkpoint
@@ -359,6 +362,6 @@ def choose_validation_threshold(network, preprocessing: Preprocessing, val_set: 
 
     embedder = calibration_embedder(network, preprocessing, config.batch_size)
     paths = [r.path for r in val_set.records]
-    embeddings = embedder.embed(paths, progress=True, description="validation embeddings")
+    embeddings = embedder.embed(paths, progress=show_progress(), description="validation embeddings")
     threshold = float(threshold_from_validation(embeddings, np.asarray(val_set.labels), rule=config.threshold_rule, seed=config.seed))
     return threshold, embeddings
