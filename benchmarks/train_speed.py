@@ -129,7 +129,7 @@ def siamkit_round(config, network, loader, val_loader, val_pairs, num_classes: i
     import lightning as L
 
     from siamkit.training.module import SiameseModule
-    from siamkit.pipelines.training_run import _trainer
+    from siamkit.pipelines.lightning_fit import _trainer
 
     class StepClock(L.Callback):
         def __init__(self):
@@ -349,7 +349,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     from siamkit.models.backbone import backbone_data_config
     from siamkit.models.network import SiameseNetwork
     from siamkit.training.config import TrainConfig
-    from siamkit.pipelines.training_run import _train_loader, _val_loader, _validation_pairs, _workers
+    from siamkit.pipelines.lightning_fit import _train_loader, _val_loader, _validation_pairs, _workers
 
     logging.getLogger("siamkit").setLevel(logging.WARNING)
     config = TrainConfig(batch_size=args.batch_size, image_size=args.image_size, max_epochs=1, device="cpu").validate()

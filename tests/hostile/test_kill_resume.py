@@ -115,7 +115,7 @@ def test_checkpoint_io_round_trip(tmp_path):
 
 def test_training_saves_checkpoints_through_atomic_io(tmp_path):
     from siamkit.training.config import TrainConfig
-    from siamkit.pipelines.training_run import _trainer
+    from siamkit.pipelines.lightning_fit import _trainer
 
     trainer, _ = _trainer(TrainConfig(max_epochs=1), tmp_path, "cpu", tmp_path / "history.csv")
     assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)

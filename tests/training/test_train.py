@@ -137,7 +137,7 @@ def test_group_split_and_fold_come_from_the_config(tmp_path):
 def test_group_batches_draw_each_batch_from_two_groups(tmp_path):
     from siamkit.data.dataset import scan_dataset
     from siamkit.data.preprocessing import Preprocessing
-    from siamkit.pipelines.training_run import _train_loader
+    from siamkit.pipelines.lightning_fit import _train_loader
     from tests.conftest import make_identity_images
 
     for group in range(4):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -35,8 +34,11 @@ def register(app: typer.Typer) -> None:
     app.command("merge-index")(merge_index_command)
 
 
-def _progress() -> bool:
-    return sys.stderr.isatty()
+def _progress():
+    """A bar on a terminal, a log line per tenth of a long job elsewhere, nothing with -q."""
+    from siamkit.io.terminal import progress_mode
+
+    return progress_mode()
 
 
 def index_command(

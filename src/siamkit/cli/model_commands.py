@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -31,8 +30,11 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export_command)
 
 
-def _progress() -> bool:
-    return sys.stderr.isatty()
+def _progress():
+    """A bar on a terminal, a log line per tenth of a long job elsewhere, nothing with -q."""
+    from siamkit.io.terminal import progress_mode
+
+    return progress_mode()
 
 
 def _load_model(folder: Path, backend: str):

@@ -208,11 +208,11 @@ class BatchEmbedder:
         """Like :meth:`embed`, but images that cannot be decoded are skipped and reported."""
         return self._run(items, progress, description, skip_unreadable=True)
 
-    def _run(self, items, progress: bool, description: str, skip_unreadable: bool) -> Embedded:
-        from tqdm.auto import tqdm
+    def _run(self, items, progress, description: str, skip_unreadable: bool) -> Embedded:
+        from siamkit.io.terminal import progress_bar
 
         outputs, positions, errors = [], [], {}
-        with tqdm(total=len(items), desc=description, unit="img", disable=not progress, leave=False) as bar:
+        with progress_bar(progress, len(items), description) as bar:
             for batch in pipelined_decode(items, self.preprocessing, self.batch_size, skip_unreadable=skip_unreadable, draft=self.draft):
                 if len(batch.positions):
                     outputs.append(self.embed_tensors(batch.images if self.takes_numpy else _as_tensor(batch.images)))

@@ -114,7 +114,7 @@ def embed_gallery_shard(
     given, receives ``embedded`` (images embedded now) and ``resumed`` (taken from earlier chunks),
     counting readable images only.
     """
-    from tqdm.auto import tqdm
+    from siamkit.io.terminal import progress_bar
 
     if chunk_size < 1:
         raise SiamkitError(f"--chunk-size {chunk_size}: must be at least 1")
@@ -135,7 +135,7 @@ def embed_gallery_shard(
         log.info("%s: %d of %d chunks were embedded by an earlier run (%s); embedding the rest", name, len(finished), len(planned), progress_folder)
     done_images = sum(len(planned[number]) for number in finished)
     resumed = sum(len(finished[number].positions) for number in finished)  # readable images among them
-    with tqdm(total=len(mine), initial=done_images, desc=name, unit="img", disable=not progress, leave=False) as bar:
+    with progress_bar(progress, len(mine), name, initial=done_images) as bar:
         for number, positions in enumerate(planned):
             if number in finished:
                 continue

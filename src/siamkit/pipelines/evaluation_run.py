@@ -31,7 +31,7 @@ from siamkit.evaluation.summary import evaluate_embeddings, threshold_from_valid
 from siamkit.evaluation.verification import describe_tpr_at_fpr, hardest_false_matches
 from siamkit.inference.siamese_model import SiameseModel
 from siamkit.io.atomic import write_text_atomic
-from siamkit.io.terminal import show_progress
+from siamkit.io.terminal import progress_mode
 
 log = logging.getLogger("siamkit")
 
@@ -250,7 +250,7 @@ def evaluate_model_folder(
     log.info("evaluating %s on %d images of %d identities (%s)", model_folder, len(paths), len(test.identities()), protocol["evaluated"])
 
     started = time.perf_counter()
-    embeddings = model.embed(paths, progress=show_progress())
+    embeddings = model.embed(paths, progress=progress_mode())
     embed_seconds = time.perf_counter() - started
     common = dict(test_groups=groups, ways=ways, episodes=episodes, within_group=within_group, max_pairs=max_pairs, seed=seed)
     metrics = evaluate_embeddings(embeddings, labels, model.threshold, model.config.threshold_rule, **common)
@@ -294,7 +294,7 @@ def _baseline_metrics(model: SiameseModel, embeddings_of: list[str], labels: np.
     except SiamkitError as exc:
         log.warning("baseline left out: %s", exc)
         return {"skipped": str(exc)}
-    baseline_embeddings = embedder.embed(embeddings_of, progress=show_progress(), description="baseline embeddings")
+    baseline_embeddings = embedder.embed(embeddings_of, progress=progress_mode(), description="baseline embeddings")
     threshold, rule = None, model.config.threshold_rule
     if val is not None and len(val.identities()) >= 2:
         val_paths = [r.path for r in val.records]

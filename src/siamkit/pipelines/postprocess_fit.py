@@ -14,7 +14,7 @@ import torch
 
 from siamkit.data.dataset import ImageDataset
 from siamkit.data.preprocessing import Preprocessing
-from siamkit.io.terminal import show_progress
+from siamkit.io.terminal import progress_mode
 from siamkit.models.features import fit_postprocess, postprocess_dim
 from siamkit.models.network import SiameseNetwork
 from siamkit.training.config import TrainConfig
@@ -69,7 +69,7 @@ def attach_postprocess(network: SiameseNetwork, preprocessing: Preprocessing, tr
 
     network.postprocess = None
     embedder = TorchEmbedder(network, preprocessing, "cpu", batch_size=config.batch_size)
-    embeddings = embedder.embed([r.path for r in train_set.records], progress=show_progress(), description="post-processing fit")
+    embeddings = embedder.embed([r.path for r in train_set.records], progress=progress_mode(), description="post-processing fit")
     # whitening keeps at most one direction fewer than the training images it is fitted on
     dim = postprocess_dim(config.postprocess, embeddings.shape[1], config.postprocess_dim, len(embeddings) - 1)
     mean, matrix = fit_postprocess(embeddings, config.postprocess, dim, config.whiten_shrink)

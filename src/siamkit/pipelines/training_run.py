@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,14 +19,15 @@ import torch
 import yaml
 
 from siamkit.data.dataset import ImageDataset, scan_dataset
-from siamkit.data.preprocessing import Augmentation, Preprocessing
+from siamkit.data.preprocessing import Preprocessing
 from siamkit.data.splits import Split, make_split
 from siamkit.errors import SiamkitError
 from siamkit.io.atomic import write_text_atomic
-from siamkit.io.terminal import show_progress
+from siamkit.io.terminal import progress_mode
 from siamkit.models.backbone import backbone_data_config, check_backbone_name
 from siamkit.models.model_folder import ModelConfig, save_model_folder
 from siamkit.models.network import SiameseNetwork
+from siamkit.pipelines.lightning_fit import _label_ids, _needs_pair_head, _validation_pairs, fit
 from siamkit.pipelines.postprocess_fit import attach_postprocess, choose_embedding, describe_embedding, fitted_head, network_layout
 from siamkit.pipelines.run_summary import log_plan
 from siamkit.sampling import online_batch_shape  # noqa: F401  (moved to siamkit.sampling; old import path)
@@ -63,12 +63,6 @@ def resolve_device(choice: str) -> str:
     return choice
 
 
-def _workers(config: TrainConfig) -> int:
-    if config.workers >= 0:
-        return config.workers
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
-
-
 def _check_split_images(split: Split, dataset: ImageDataset, source: str | Path) -> None:
     known = {r.path for r in dataset.records}
     missing = [p for name in ("train", "val", "test") for p in split.paths(name) if p not in known]
@@ -96,119 +90,6 @@ def _load_or_make_split(dataset: ImageDataset, run: Path, config: TrainConfig, r
         split.save(split_path, dataset.root)
     log.info("split written to %s", split_path)  # its sizes are in the plan logged next
     return split
-
-
-def _label_ids(dataset: ImageDataset) -> tuple[list[str], list[int]]:
-    names = sorted({r.label for r in dataset.records})
-    index = {name: i for i, name in enumerate(names)}
-    return [r.path for r in dataset.records], [index[r.label] for r in dataset.records]
-
-
-def _train_loader(train: ImageDataset, preprocessing: Preprocessing, config: TrainConfig):
-    """The training DataLoader from the sampler registered for ``config`` (see siamkit.sampling)."""
-    from siamkit.sampling import SAMPLERS
-    from siamkit.training.datasets import ImageListDataset
-
-    augmentation = Augmentation(
-        enabled=config.augment,
-        crop_scale=config.crop_scale,
-        horizontal_flip=config.horizontal_flip,
-        color_jitter=config.color_jitter,
-        rotation=config.rotation,
-    )
-    paths, labels = _label_ids(train)
-    images = ImageListDataset(paths, labels, preprocessing.train_transform(augmentation))
-    workers = _workers(config)
-    common = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
-    build = SAMPLERS.get(config.sampler_name, option="--sampling")
-    return build(images, train, config, common)
-
-
-def _needs_pair_head(config: TrainConfig) -> bool:
-    from siamkit.losses import LOSSES
-
-    return bool(LOSSES.metadata(config.loss)["pair_head"])
-
-
-def _val_loader(val: ImageDataset, preprocessing: Preprocessing, config: TrainConfig):
-    from torch.utils.data import DataLoader, Subset
-
-    from siamkit.training.datasets import ImageListDataset, interleave_identities
-
-    paths, labels = _label_ids(val)
-    order = interleave_identities(labels, config.m_per_class)
-    dataset = ImageListDataset([paths[i] for i in order], [labels[i] for i in order], preprocessing.eval_transform())
-    workers = _workers(config)
-    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=False, num_workers=workers, persistent_workers=workers > 0)
-    return loader, dataset.labels
-
-
-def _validation_pairs(labels: list[int], seed: int) -> np.ndarray:
-    from siamkit.evaluation.pairs import make_verification_pairs
-
-    first, second, same = make_verification_pairs(np.asarray(labels), max_pairs=5000, seed=seed)
-    return np.stack([first, second, same.astype(np.int64)], axis=1)
-
-
-def distributed_layout(device: str) -> tuple:
-    """Devices, nodes and strategy: under ``torchrun`` these come from its environment.
-
-    The same ``siamkit train`` command then runs as one DDP process per GPU (or CPU process with
-    the gloo backend), on one machine or several.
-    """
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
-    world = int(os.environ.get("WORLD_SIZE", "0") or 0)
-    if local and world > 1:
-        return local, max(1, world // local), "ddp"
-    return ("auto" if device == "cuda" else 1), 1, "auto"
-
-
-def _trainer(config: TrainConfig, run: Path, device: str, history_path: Path):
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-
-    from siamkit.training.checkpoint_io import AtomicCheckpointIO
-    from siamkit.training.history import HistoryWriter
-    from siamkit.training.loggers import make_logger
-    from siamkit.training.progress import EpochBar, progress_callbacks
-
-    # Lightning sets its own loggers to INFO on import; its banners say nothing a user acts on.
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-    checkpoint = ModelCheckpoint(
-        dirpath=run / "checkpoints", filename="best", monitor="val_roc_auc", mode="max", save_last=True, save_top_k=1,
-        enable_version_counter=False,
-    )
-    callbacks = [
-        checkpoint,
-        EarlyStopping(monitor="val_roc_auc", mode="max", patience=config.patience, check_finite=False),
-        HistoryWriter(history_path),
-        *progress_callbacks(),
-    ]
-    precision = "32-true"
-    if device == "cuda":
-        precision = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    devices, num_nodes, strategy = distributed_layout(device)
-    trainer = L.Trainer(
-        accelerator="gpu" if device == "cuda" else "cpu",
-        devices=devices,
-        num_nodes=num_nodes,
-        strategy=strategy,
-        precision=precision,
-        max_epochs=config.max_epochs,
-        max_time={"minutes": config.max_time} if config.max_time else None,
-        callbacks=callbacks,
-        plugins=[AtomicCheckpointIO()],
-        logger=make_logger(config.logger, run),
-        default_root_dir=str(run),
-        num_sanity_val_steps=0,
-        log_every_n_steps=5,
-        enable_model_summary=False,
-        enable_progress_bar=any(isinstance(callback, EpochBar) for callback in callbacks),
-        deterministic=False,
-    )
-    return trainer, checkpoint
 
 
 def train(
@@ -257,7 +138,7 @@ def train(
     if fitted_head(config) == "none":  # nothing to train: the features (and the map fitted below) are the model
         epochs, best_score = 0, float("nan")
     else:
-        fitted = _fit(network, preprocessing, train_set, val_set, config, run, device, resume, last_checkpoint)
+        fitted = fit(network, preprocessing, train_set, val_set, config, run, device, resume, last_checkpoint)
         if fitted is None:  # another process of a torchrun job: it writes nothing
             return TrainResult(run, run / "model", float("nan"), float("nan"), 0, time.perf_counter() - started, primary=False)
         epochs, best_score = fitted
@@ -314,35 +195,6 @@ def train(
     return result
 
 
-def _fit(network, preprocessing, train_set, val_set, config, run, device, resume, last_checkpoint):
-    """Lightning fit; the best checkpoint's weights end up in ``network``.
-
-    Returns (epochs, best validation ROC AUC), or None in a torchrun process other than rank 0.
-    """
-    from siamkit.training.module import SiameseModule
-
-    if config.channels_last:
-        network = network.to(memory_format=torch.channels_last)
-    train_loader = _train_loader(train_set, preprocessing, config)
-    num_classes = len(train_set.identities())
-    val_loader, val_labels = _val_loader(val_set, preprocessing, config)
-    module = SiameseModule(config, network, num_classes, _validation_pairs(val_labels, config.seed))
-    trainer, checkpoint = _trainer(config, run, device, run / "history.csv")
-    if resume:
-        log.info("resume: continuing from %s", last_checkpoint)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*number of training batches.*")
-        trainer.fit(module, train_loader, val_loader, ckpt_path=str(last_checkpoint) if resume else None)
-    if not trainer.is_global_zero:
-        return None
-    best_path = checkpoint.best_model_path or str(last_checkpoint)
-    best_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else float("nan")
-    state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
-    network.load_state_dict({k.removeprefix("network."): v for k, v in state.items() if k.startswith("network.")})
-    return trainer.current_epoch, best_score
-
-
 def calibration_embedder(network, preprocessing: Preprocessing, batch_size: int):
     """The embedder the threshold is chosen with: the one ``SiameseModel`` serves with.
 
@@ -362,6 +214,6 @@ def choose_validation_threshold(network, preprocessing: Preprocessing, val_set: 
 
     embedder = calibration_embedder(network, preprocessing, config.batch_size)
     paths = [r.path for r in val_set.records]
-    embeddings = embedder.embed(paths, progress=show_progress(), description="validation embeddings")
+    embeddings = embedder.embed(paths, progress=progress_mode(), description="validation embeddings")
     threshold = float(threshold_from_validation(embeddings, np.asarray(val_set.labels), rule=config.threshold_rule, seed=config.seed))
     return threshold, embeddings
