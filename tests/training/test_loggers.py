@@ -37,3 +37,15 @@ def test_a_logger_whose_package_is_missing_is_refused_before_training(tiny_datas
 def test_an_unknown_logger_is_a_config_error():
     with pytest.raises(SiamkitError, match="--logger"):
         load_config(None, tiny_train_settings(logger="wandb"))
+
+
+def test_the_tensorboard_logger_writes_events_where_it_is_installed(tiny_dataset, tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard is an optional extra: pip install 'siamkit[tensorboard]'")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    train(tiny_dataset, run, load_config(None, tiny_train_settings(logger="tensorboard", max_epochs=2)))
+    (events,) = (run / "tensorboard").glob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    assert len(accumulator.Scalars("val_roc_auc")) == 2 and "train_loss_epoch" in accumulator.Tags()["scalars"]
