@@ -151,7 +151,7 @@ class TorchEmbedder(BatchEmbedder):
         import torch
 
         with torch.inference_mode():
-            images = (torch.from_numpy(images) if isinstance(images, np.ndarray) else torch.as_tensor(images)).to(self.device, torch.float32)
+            images = torch.as_tensor(images).to(self.device, torch.float32)  # a numpy batch: same memory, no copy
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             with full_float32(self.device):

@@ -73,15 +73,13 @@ def cached_onnx(config: ModelConfig, folder: Path, raw_config: dict, batch_size:
     return None
 
 
-def cached_onnx_embedder(network: SiameseNetwork, config: ModelConfig, folder: Path, raw_config: dict, batch_size: int):
-    """An :class:`OnnxEmbedder` for these exact weights, exporting (once) if no cached file fits."""
+def exported_onnx_embedder(network: SiameseNetwork, config: ModelConfig, folder: Path, raw_config: dict, batch_size: int):
+    """Export ``network`` into the first writable cache place and an :class:`OnnxEmbedder` on it
+    (for when :func:`cached_onnx` found no export of these weights)."""
     from siamkit.inference.onnx_embedder import OnnxEmbedder
     from siamkit.inference.onnx_export import build_onnx, save_onnx
 
     weights_sha256 = raw_config["files"][WEIGHTS_NAME]["sha256"]  # load_model_weights checked it
-    cached = cached_onnx(config, folder, raw_config, batch_size)
-    if cached is not None:
-        return cached
     candidates = onnx_cache_paths(folder, weights_sha256)
     log.debug("%s: exporting the network to ONNX for onnxruntime (once)", folder)
     model = build_onnx(network, config.preprocessing.image_size, str(folder))

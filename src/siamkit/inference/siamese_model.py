@@ -28,7 +28,7 @@ from PIL import Image
 from siamkit.data.images import ImageInput
 from siamkit.distances import distance_to_similarity, embedding_distance
 from siamkit.errors import SiamkitError
-from siamkit.inference.onnx_cache import cached_onnx, cached_onnx_embedder, onnx_cache_paths, onnx_metadata
+from siamkit.inference.onnx_cache import cached_onnx, exported_onnx_embedder, onnx_cache_paths, onnx_metadata
 from siamkit.models.model_folder import (
     WEIGHTS_NAME, ModelConfig, load_model_weights, model_identity, read_model_config, verify_model_weights,
 )
@@ -120,7 +120,7 @@ class SiameseModel:
                 raise SiamkitError(f"{folder}: weights do not match config.json ({first})") from None
             return network
 
-        network, embedder = None, None
+        network, embedder = load_network, None  # built when first needed (at once for the torch backend)
         if backend == "onnx" or (backend == "auto" and str(device) == "cpu" and _onnxruntime_available()):
             if backend == "onnx" and str(device) != "cpu":
                 raise SiamkitError(f"backend onnx runs on the CPU; use backend torch for device {device}")
@@ -129,14 +129,12 @@ class SiameseModel:
             if embedder is None:
                 network = load_network()
                 try:
-                    embedder = cached_onnx_embedder(network, config, folder, raw, batch_size)
+                    embedder = exported_onnx_embedder(network, config, folder, raw, batch_size)
                 except SiamkitError as exc:
                     if backend == "onnx":
                         raise
                     log.warning("using PyTorch instead of onnxruntime: %s", exc)
-        if network is None and embedder is None:
-            network = load_network()
-        model = cls(network if network is not None else load_network, config, folder, device, batch_size, embedder, jpeg_draft)
+        model = cls(network, config, folder, device, batch_size, embedder, jpeg_draft)
         model.weights_sha256 = raw["files"][WEIGHTS_NAME]["sha256"]
         return model
 

@@ -19,11 +19,6 @@ LINES = "lines"
 LINE_MINIMUM = 1000  # jobs smaller than this are quick: no progress lines at all
 
 
-def show_progress() -> bool:
-    """Whether a bar may be drawn: stderr is a terminal and ``-q`` was not given."""
-    return sys.stderr.isatty() and log.isEnabledFor(logging.INFO)
-
-
 def progress_mode():
     """``True`` (a bar), ``"lines"`` (log lines: not a terminal) or ``False`` (``-q``)."""
     if not log.isEnabledFor(logging.INFO):

@@ -17,7 +17,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from siamkit.errors import SiamkitError
-
 from siamkit.models.layout import POSTPROCESS  # noqa: F401  (re-exported)
 
 

@@ -19,7 +19,6 @@ from siamkit.models.heads import EmbeddingHead, PairHead
 from siamkit.models.layout import HEADS  # noqa: F401  (re-exported)
 
 
-
 class SiameseNetwork(nn.Module):
     def __init__(
         self,
@@ -43,11 +42,9 @@ class SiameseNetwork(nn.Module):
         self.feature_dim = self.features.size(backbone)
         self.flip_average = bool(flip_average)
         self.head = EmbeddingHead(self.feature_dim, embedding_dim, hidden_dim) if head == "mlp" else None
-        head_dim = embedding_dim if head == "mlp" else self.feature_dim
-        self.head_dim = head_dim
-        self.postprocess = LinearPostprocess(head_dim, postprocess_dim) if postprocess_dim else None
-        out_dim = postprocess_dim or head_dim
-        self.pair_head = PairHead(out_dim) if pair_head else None
+        self.head_dim = embedding_dim if head == "mlp" else self.feature_dim
+        self.postprocess = LinearPostprocess(self.head_dim, postprocess_dim) if postprocess_dim else None
+        self.pair_head = PairHead(postprocess_dim or self.head_dim) if pair_head else None
         self._frozen_bn: list[nn.Module] = []
 
     @classmethod

@@ -61,14 +61,24 @@ def describe_embedding(config: TrainConfig) -> str:
     return ", ".join(parts)
 
 
+def calibration_embedder(network, preprocessing: Preprocessing, batch_size: int):
+    """The embedder the threshold is chosen with: the one ``SiameseModel`` serves with.
+
+    ``SiameseModel``'s torch backend is this same :class:`TorchEmbedder` (float32 on every
+    device), and its onnxruntime backend, the default on a CPU, agrees with it within 1e-5
+    (tests/inference/test_one_embedding_path.py), so the threshold holds wherever it is served.
+    """
+    from siamkit.inference.embedder import TorchEmbedder
+
+    return TorchEmbedder(network, preprocessing, "cpu", batch_size=batch_size)
+
+
 def attach_postprocess(network: SiameseNetwork, preprocessing: Preprocessing, train_set: ImageDataset, config: TrainConfig) -> None:
     """Fit ``config.postprocess`` on the training images' embeddings and attach it to ``network``."""
     if config.postprocess == "none":
         return
-    from siamkit.inference.embedder import TorchEmbedder
-
     network.postprocess = None
-    embedder = TorchEmbedder(network, preprocessing, "cpu", batch_size=config.batch_size)
+    embedder = calibration_embedder(network, preprocessing, config.batch_size)
     embeddings = embedder.embed([r.path for r in train_set.records], progress=progress_mode(), description="post-processing fit")
     # whitening keeps at most one direction fewer than the training images it is fitted on
     dim = postprocess_dim(config.postprocess, embeddings.shape[1], config.postprocess_dim, len(embeddings) - 1)

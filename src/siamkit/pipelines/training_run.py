@@ -28,7 +28,9 @@ from siamkit.models.backbone import backbone_data_config, check_backbone_name
 from siamkit.models.model_folder import ModelConfig, save_model_folder
 from siamkit.models.network import SiameseNetwork
 from siamkit.pipelines.lightning_fit import _label_ids, _needs_pair_head, _validation_pairs, fit
-from siamkit.pipelines.postprocess_fit import attach_postprocess, choose_embedding, describe_embedding, fitted_head, network_layout
+from siamkit.pipelines.postprocess_fit import (
+    attach_postprocess, calibration_embedder, choose_embedding, describe_embedding, fitted_head, network_layout,
+)
 from siamkit.pipelines.run_summary import log_plan
 from siamkit.sampling import online_batch_shape  # noqa: F401  (moved to siamkit.sampling; old import path)
 from siamkit.training.config import TrainConfig
@@ -159,13 +161,13 @@ def train(
         network, chosen, threshold, best_score = kept
         epochs = 0
     else:
-        chosen = config
+        chosen = replace(config, head=fitted_head(config))  # what was built: "auto" trained the MLP head
     model_config = ModelConfig(
         backbone=config.backbone,
         preprocessing=preprocessing,
         embedding_dim=network.embedding_dim,
         hidden_dim=config.hidden_dim,
-        head=fitted_head(chosen),
+        head=chosen.head,
         head_dim=network.head_dim,
         feature_block=chosen.feature_block,
         feature_grid=chosen.feature_grid,
@@ -182,7 +184,7 @@ def train(
             "identity_counts": split.identity_counts,
             "best_val_roc_auc": best_score,
             "epochs": epochs,
-            "embedding": describe_embedding(chosen) if chosen.head != "auto" else describe_embedding(replace(chosen, head="mlp")),
+            "embedding": describe_embedding(chosen),
             "sampling": config.sampling,
             "miner": config.miner,
             "seed": config.seed,
@@ -193,18 +195,6 @@ def train(
     result = TrainResult(run, model_folder, best_score, threshold, epochs, time.perf_counter() - started)
     log.info("model folder: %s (best validation ROC AUC %.4f, threshold %.4f)", model_folder, best_score, threshold)
     return result
-
-
-def calibration_embedder(network, preprocessing: Preprocessing, batch_size: int):
-    """The embedder the threshold is chosen with: the one ``SiameseModel`` serves with.
-
-    ``SiameseModel``'s torch backend is this same :class:`TorchEmbedder` (float32 on every
-    device), and its onnxruntime backend, the default on a CPU, agrees with it within 1e-5
-    (tests/inference/test_one_embedding_path.py), so the threshold holds wherever it is served.
-    """
-    from siamkit.inference.embedder import TorchEmbedder
-
-    return TorchEmbedder(network, preprocessing, "cpu", batch_size=batch_size)
 
 
 def choose_validation_threshold(network, preprocessing: Preprocessing, val_set: ImageDataset, config: TrainConfig):

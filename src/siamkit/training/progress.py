@@ -14,9 +14,15 @@ import time
 
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 
-from siamkit.io.terminal import show_progress
+from siamkit.io.terminal import progress_mode
 
 log = logging.getLogger("siamkit")
+
+
+def _epoch_of(trainer) -> str:
+    """``3/15`` for the third epoch (counted from 1, as history.csv counts)."""
+    total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+    return f"{trainer.current_epoch + 1}/{total}"
 
 
 class EpochBar(TQDMProgressBar):
@@ -24,8 +30,7 @@ class EpochBar(TQDMProgressBar):
 
     def on_train_epoch_start(self, trainer, *args) -> None:
         super().on_train_epoch_start(trainer, *args)
-        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
-        self.train_progress_bar.set_description(f"epoch {trainer.current_epoch + 1}/{total}")
+        self.train_progress_bar.set_description(f"epoch {_epoch_of(trainer)}")
 
 
 class EpochLines(Callback):
@@ -48,11 +53,10 @@ class EpochLines(Callback):
             value = metrics.get(f"{name}_epoch", metrics.get(name))
             if value is not None:
                 values.append(f"{name} {float(value):.4f}")
-        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
         seconds = time.perf_counter() - self._started
-        log.info("epoch %d/%s: %s (%.1f s)", trainer.current_epoch + 1, total, ", ".join(values) or "no metrics", seconds)
+        log.info("epoch %s: %s (%.1f s)", _epoch_of(trainer), ", ".join(values) or "no metrics", seconds)
 
 
 def progress_callbacks() -> list[Callback]:
     """The bar on a terminal, one line per epoch elsewhere (none with ``-q``: the lines are INFO)."""
-    return [EpochBar(refresh_rate=1)] if show_progress() else [EpochLines()]
+    return [EpochBar(refresh_rate=1)] if progress_mode() is True else [EpochLines()]
