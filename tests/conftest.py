@@ -11,11 +11,17 @@ browser, or a fuzzer; ``pytest -m "not slow"`` is the quick local loop, CI runs 
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+# Tests that are not about the ONNX export use the quick exporter, CLI subprocesses included (they
+# inherit the environment): dynamo takes about five times as long on the tiny networks. The export
+# test that checks the default order (dynamo first) removes the variable.
+os.environ.setdefault("SIAMKIT_ONNX_EXPORTERS", "torchscript")
 
 TINY_BACKBONE = "resnet10t"  # small timm model, random init: fast enough for CPU tests
 

@@ -135,3 +135,28 @@ def test_the_torch_network_of_an_onnx_loaded_model_is_built_when_first_asked_for
     assert built is onnx_model.network and not built.training
     for (name, value), (other, expected) in zip(built.state_dict().items(), torch_model.network.state_dict().items()):
         assert name == other and torch.equal(value, expected)
+
+
+def test_lightning_validation_scores_the_embeddings_calibration_computes(trained):
+    """The in-loop validation (the early-stopping score) decodes with the embedders' decoder and
+    runs their float32 forward, so the epoch it picks is judged on the distances that serve."""
+    from siamkit.data.dataset import scan_dataset
+    from siamkit.pipelines.lightning_fit import _val_loader
+    from siamkit.training.config import TrainConfig
+    from siamkit.training.module import SiameseModule
+
+    config, raw = read_model_config(trained["model"])
+    network = build_network(config)
+    network.load_state_dict(load_model_weights(trained["model"], raw), strict=True)
+    network = network.to(memory_format=torch.channels_last)  # as lightning_fit trains it (channels_last: true)
+    train_config = TrainConfig(batch_size=8, workers=0, embedding_dim=config.embedding_dim)
+    loader, _ = _val_loader(scan_dataset(trained["data"]), config.preprocessing, train_config)
+    module = SiameseModule(train_config, network, num_classes=2, val_pairs=None).eval()
+    with torch.inference_mode():
+        for index, batch in enumerate(loader):
+            module.validation_step(batch, index)
+    validated = torch.cat(module._val_embeddings).numpy()
+    paths = loader.dataset.paths
+    calibrated = calibration_embedder(network, config.preprocessing, batch_size=8).embed(paths)
+    assert validated.dtype == calibrated.dtype == np.float32
+    assert np.array_equal(validated, calibrated)

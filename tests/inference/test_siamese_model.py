@@ -132,3 +132,25 @@ def test_bad_inputs_raise_one_clear_error(onnx_model, tmp_path):
         onnx_model.embed([])
     with pytest.raises(SiamkitError, match="backend"):
         SiameseModel.load(tmp_path, backend="tensorrt")
+
+
+@pytest.mark.slow
+def test_the_default_order_exports_with_dynamo_first(torch_model, monkeypatch):
+    """The suite exports with TorchScript (tests/conftest.py); users get dynamo first, checked here."""
+    monkeypatch.delenv(onnx_export.EXPORTERS_VARIABLE, raising=False)
+    model = onnx_export.build_onnx(torch_model.network, torch_model.config.preprocessing.image_size)
+    assert {prop.key: prop.value for prop in model.metadata_props}["siamkit.exporter"] == "dynamo"
+
+
+def test_the_exporters_can_be_chosen_from_the_environment(monkeypatch):
+    from siamkit.errors import SiamkitError
+
+    monkeypatch.delenv(onnx_export.EXPORTERS_VARIABLE, raising=False)
+    assert onnx_export.exporter_order() == ("dynamo", "torchscript")
+    monkeypatch.setenv(onnx_export.EXPORTERS_VARIABLE, " torchscript ")
+    assert onnx_export.exporter_order() == ("torchscript",)
+    monkeypatch.setenv(onnx_export.EXPORTERS_VARIABLE, "torchscript,dynamo")
+    assert onnx_export.exporter_order() == ("torchscript", "dynamo")
+    monkeypatch.setenv(onnx_export.EXPORTERS_VARIABLE, "tensorrt")
+    with pytest.raises(SiamkitError, match="SIAMKIT_ONNX_EXPORTERS='tensorrt': the exporters are dynamo and torchscript"):
+        onnx_export.exporter_order()

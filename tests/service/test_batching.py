@@ -7,18 +7,17 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 
 from siamkit.service.batching import DirectEmbedder, MicroBatcher
 
 
-def row_sums(images: torch.Tensor) -> np.ndarray:
+def row_sums(images: np.ndarray) -> np.ndarray:
     """A stand-in model: one number per image, so each request can check it got its own rows."""
-    return images.flatten(1).sum(dim=1, keepdim=True).numpy()
+    return images.reshape(len(images), -1).sum(axis=1, keepdims=True)
 
 
-def requests(count: int, per_request: int = 2) -> list[torch.Tensor]:
-    return [torch.full((per_request, 3, 2, 2), float(index)) for index in range(count)]
+def requests(count: int, per_request: int = 2) -> list[np.ndarray]:
+    return [np.full((per_request, 3, 2, 2), float(index), np.float32) for index in range(count)]
 
 
 def run(coroutine):
@@ -47,7 +46,7 @@ def test_a_request_larger_than_max_batch_runs_alone():
     async def scenario():
         batcher = MicroBatcher(row_sums, max_batch=4, wait_ms=1)
         await batcher.start()
-        big = torch.ones(6, 3, 2, 2)
+        big = np.ones((6, 3, 2, 2), np.float32)
         output = await batcher.embed(big)
         await batcher.stop()
         return batcher, output
@@ -63,7 +62,7 @@ def test_a_lone_request_waits_at_most_the_window():
         await batcher.start()
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await batcher.embed(torch.zeros(1, 3, 2, 2))
+        await batcher.embed(np.zeros((1, 3, 2, 2), np.float32))
         waited = loop.time() - started
         await batcher.stop()
         return waited
@@ -74,7 +73,7 @@ def test_a_lone_request_waits_at_most_the_window():
 def test_a_failing_model_fails_every_request_in_the_batch_and_the_batcher_goes_on():
     calls = []
 
-    def flaky(images: torch.Tensor) -> np.ndarray:
+    def flaky(images: np.ndarray) -> np.ndarray:
         calls.append(len(images))
         if len(calls) == 1:
             raise RuntimeError("model exploded")
@@ -84,7 +83,7 @@ def test_a_failing_model_fails_every_request_in_the_batch_and_the_batcher_goes_o
         batcher = MicroBatcher(flaky, max_batch=8, wait_ms=50)
         await batcher.start()
         first = await asyncio.gather(*(batcher.embed(images) for images in requests(3)), return_exceptions=True)
-        second = await batcher.embed(torch.ones(1, 3, 2, 2))
+        second = await batcher.embed(np.ones((1, 3, 2, 2), np.float32))
         await batcher.stop()
         return first, second
 
@@ -96,15 +95,15 @@ def test_a_failing_model_fails_every_request_in_the_batch_and_the_batcher_goes_o
 def test_a_cancelled_request_is_skipped():
     seen = []
 
-    def model(images: torch.Tensor) -> np.ndarray:
+    def model(images: np.ndarray) -> np.ndarray:
         seen.append(len(images))
         return row_sums(images)
 
     async def scenario():
         batcher = MicroBatcher(model, max_batch=8, wait_ms=100)
         await batcher.start()
-        doomed = asyncio.ensure_future(batcher.embed(torch.zeros(3, 3, 2, 2)))
-        kept = asyncio.ensure_future(batcher.embed(torch.ones(1, 3, 2, 2)))
+        doomed = asyncio.ensure_future(batcher.embed(np.zeros((3, 3, 2, 2), np.float32)))
+        kept = asyncio.ensure_future(batcher.embed(np.ones((1, 3, 2, 2), np.float32)))
         await asyncio.sleep(0.01)
         doomed.cancel()
         result = await kept
@@ -129,13 +128,13 @@ def test_without_batching_each_request_is_its_own_call():
 
 def test_embed_before_start_is_a_programming_error():
     with pytest.raises(RuntimeError, match="start"):
-        run(MicroBatcher(row_sums).embed(torch.zeros(1, 3, 2, 2)))
+        run(MicroBatcher(row_sums).embed(np.zeros((1, 3, 2, 2), np.float32)))
 
 
 def test_two_workers_run_two_batches_at_once():
     both_running = threading.Barrier(2, timeout=10)
 
-    def model(images: torch.Tensor) -> np.ndarray:
+    def model(images: np.ndarray) -> np.ndarray:
         both_running.wait()  # raises BrokenBarrierError unless a second batch runs meanwhile
         return row_sums(images)
 

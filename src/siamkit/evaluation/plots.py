@@ -1,9 +1,10 @@
 """The evaluation figures: each function writes one PNG sized for the HTML report and returns its path.
 
-Figures are built with matplotlib's object API on an explicit Agg canvas rather than through
-``pyplot``: no global backend is switched (a notebook or GUI importing siamkit keeps its own),
-no window is ever opened, and no figure lingers in pyplot's registry to leak memory in long
-sweeps.
+This module draws the charts of numbers: the ROC curve, pair distances against the threshold,
+the confusion matrix, training curves and a sweep's metrics. The figures of images and embeddings
+live in :mod:`~siamkit.evaluation.image_grids` and :mod:`~siamkit.evaluation.embedding_map` and
+are re-exported here, so every plot still imports from this module; all of them are drawn on
+:mod:`~siamkit.evaluation.canvas` (an explicit Agg canvas, never ``pyplot``).
 """
 
 from __future__ import annotations
@@ -13,34 +14,12 @@ import math
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from PIL import Image
 
-from siamkit.data.images import load_image
 from siamkit.errors import SiamkitError
-from siamkit.evaluation.distances import check_embeddings, l2_normalize
-
-DPI = 100
-RIGHT, WRONG, QUERY = "#1a9850", "#d73027", "#4575b4"
-# t-SNE shows cluster structure better than PCA; its exact method is quick up to a few hundred
-# points (Barnes-Hut was slower than exact at these sizes on 2 busy cores), so above this PCA is used.
-TSNE_MAX_POINTS = 400
-
-
-def _figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), dpi=DPI)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _save(figure: Figure, out_path) -> Path:
-    path = Path(out_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, format="png", dpi=DPI)
-    return path
+from siamkit.evaluation.canvas import DPI  # noqa: F401  (moved; old import path)
+from siamkit.evaluation.canvas import QUERY, RIGHT, WRONG, _figure, _save
+from siamkit.evaluation.embedding_map import TSNE_MAX_POINTS, plot_embedding_projection  # noqa: F401  (moved; old import path)
+from siamkit.evaluation.image_grids import plot_hardest_false_matches, plot_retrieval_grid  # noqa: F401  (moved; old import path)
 
 
 def plot_roc(out_path, fpr, tpr, roc_auc=None, operating_point=None, title="ROC curve") -> Path:
@@ -161,148 +140,6 @@ def plot_training_curves(out_path, history_csv, title="Training curves") -> Path
     if np.isfinite(lr).any() and np.nanmin(lr) > 0:
         panels[2].set_yscale("log")
     figure.suptitle(title)
-    return _save(figure, out_path)
-
-
-def _thumbnail(path, size: int) -> np.ndarray:
-    """The image at ``path`` shrunk to fit ``size`` pixels, or a grey tile if it cannot be read."""
-    try:
-        image = load_image(path)
-    except SiamkitError:
-        return np.full((size, size, 3), 200, np.uint8)
-    image.thumbnail((size, size), Image.Resampling.LANCZOS)
-    return np.asarray(image)
-
-
-def _framed(axes, image, colour, caption=None) -> None:
-    axes.imshow(image)
-    axes.set_xticks([])
-    axes.set_yticks([])
-    for spine in axes.spines.values():
-        spine.set_edgecolor(colour)
-        spine.set_linewidth(4)
-    if caption:
-        axes.set_xlabel(caption, fontsize=8)
-
-
-def plot_retrieval_grid(out_path, query_paths, hit_paths, hit_correct, hit_distances=None,
-                        thumb_size=96, title="Retrieval: nearest gallery images per query") -> Path:
-    """One row per query: the query (blue frame) then its top-k hits, green if same identity, red if not."""
-    rows = len(query_paths)
-    if rows == 0:
-        raise SiamkitError("the retrieval grid needs at least one query")
-    columns = 1 + max(len(hits) for hits in hit_paths)
-    figure = _figure(1.3 * columns, 1.45 * rows + 0.4)
-    grid = figure.subplots(rows, columns, squeeze=False)
-    for row, query in enumerate(query_paths):
-        _framed(grid[row, 0], _thumbnail(query, thumb_size), QUERY, "query")
-        for col in range(1, columns):
-            axes = grid[row, col]
-            if col > len(hit_paths[row]):
-                axes.axis("off")
-                continue
-            caption = f"#{col}"
-            if hit_distances is not None:
-                caption += f"  d={hit_distances[row][col - 1]:.2f}"
-            colour = RIGHT if hit_correct[row][col - 1] else WRONG
-            _framed(axes, _thumbnail(hit_paths[row][col - 1], thumb_size), colour, caption)
-    figure.suptitle(title)
-    return _save(figure, out_path)
-
-
-def _square(image: np.ndarray, size: int) -> np.ndarray:
-    """``image`` centred on a white ``size`` x ``size`` tile (thumbnails keep their aspect ratio)."""
-    tile = np.full((size, size, 3), 255, np.uint8)
-    height, width = image.shape[:2]
-    top, left = (size - height) // 2, (size - width) // 2
-    tile[top : top + height, left : left + width] = image[..., :3] if image.ndim == 3 else image[..., None]
-    return tile
-
-
-def _image_name(path, length: int = 22) -> str:
-    """``identity/file`` (the leaf folder is the identity), shortened from the left to fit."""
-    path = Path(path)
-    name = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
-    return name if len(name) <= length else "…" + name[-(length - 1):]
-
-
-def plot_hardest_false_matches(out_path, pairs, thumb_size=96, pairs_per_row=4,
-                               title="Hardest false matches (different identities, smallest distance)") -> Path:
-    """Different-identity pairs the model found most alike; ``pairs`` = [(path_a, path_b, distance), ...].
-
-    Each pair is one framed panel (the two images side by side) with its distance above and
-    ``identity/file`` of both images below, so which identities get confused can be read off.
-    """
-    if not pairs:
-        raise SiamkitError("no false-match pairs to draw")
-    rows = math.ceil(len(pairs) / pairs_per_row)
-    figure = _figure(2.9 * pairs_per_row, 2.1 * rows + 0.5)
-    grid = figure.subplots(rows, pairs_per_row, squeeze=False)
-    for axes in grid.flat:
-        axes.axis("off")
-    gap = np.full((thumb_size, max(4, thumb_size // 16), 3), 255, np.uint8)
-    for number, (path_a, path_b, distance) in enumerate(pairs):
-        axes = grid.flat[number]
-        axes.axis("on")
-        side_by_side = np.concatenate(
-            [_square(_thumbnail(path_a, thumb_size), thumb_size), gap, _square(_thumbnail(path_b, thumb_size), thumb_size)],
-            axis=1,
-        )
-        _framed(axes, side_by_side, WRONG, f"{_image_name(path_a)}\n{_image_name(path_b)}")
-        axes.set_title(f"d = {distance:.3f}", fontsize=9)
-    figure.suptitle(title)
-    return _save(figure, out_path)
-
-
-def _project(points: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str]:
-    if method == "auto":
-        method = "tsne" if 5 <= len(points) <= TSNE_MAX_POINTS else "pca"
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        perplexity = float(min(30.0, max(2.0, (len(points) - 1) / 3.0)))
-        tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", method="exact",
-                    random_state=seed)
-        return tsne.fit_transform(points), f"t-SNE (perplexity {perplexity:.0f})"
-    if method != "pca":
-        raise SiamkitError(f"unknown projection method {method!r}; use 'auto', 'pca' or 'tsne'")
-    from sklearn.decomposition import PCA
-
-    pca = PCA(n_components=2, random_state=seed).fit(points)
-    explained = pca.explained_variance_ratio_.sum()
-    return pca.transform(points), f"PCA ({explained:.0%} of variance)"
-
-
-def plot_embedding_projection(out_path, embeddings, labels, method="auto", max_identities=20, max_per_identity=20,
-                              seed=0, title="Embedding projection") -> Path:
-    """2-D map of the embeddings of the ``max_identities`` largest identities, one colour each.
-
-    Colours stop meaning anything beyond ~20 identities, so the rest are left out, and each
-    identity shows at most ``max_per_identity`` images (seeded sample); the title gives the
-    counts. ``method``: "pca", "tsne" or "auto" (t-SNE up to 400 points, else PCA).
-    """
-    array, label_array = check_embeddings(embeddings, labels)
-    names, codes, counts = np.unique(label_array, return_inverse=True, return_counts=True)
-    codes = codes.reshape(-1)
-    shown = np.argsort(-counts, kind="stable")[:max_identities]
-    rng = np.random.default_rng(seed)
-    keep = np.concatenate([
-        np.sort(rng.permutation(np.flatnonzero(codes == identity))[:max_per_identity]) for identity in shown
-    ])
-    if len(keep) < 3:
-        raise SiamkitError("an embedding projection needs at least 3 embeddings")
-    points, method_label = _project(l2_normalize(array[keep]), method, seed)
-    figure = _figure(7.5, 6)
-    axes = figure.subplots()
-    palette = colormaps["tab20"]
-    for colour_number, identity in enumerate(shown):
-        mine = codes[keep] == identity
-        axes.scatter(points[mine, 0], points[mine, 1], s=18, color=palette(colour_number % 20),
-                     label=str(names[identity])[:20], alpha=0.85)
-    axes.set_xlabel(f"{method_label} component 1")
-    axes.set_ylabel(f"{method_label} component 2")
-    axes.set_title(f"{title}: {method_label}\n{len(keep)} images of {len(shown)} of {len(names)} identities")
-    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), title="identity")
     return _save(figure, out_path)
 
 

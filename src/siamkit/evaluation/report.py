@@ -5,7 +5,9 @@ attached to a ticket or opened offline years later and still show everything; it
 no external resource. Every piece of text from the metrics goes through :func:`html.escape`
 (identity names and file paths come from users' folders). Files are written to a temporary
 name in the same folder and moved into place with :func:`os.replace`, so a reader never sees
-half a report.
+half a report. The summary and details tables are built in
+:mod:`~siamkit.evaluation.report_tables`; the words around them (the verdict, the protocol, where
+the threshold came from, what the intervals cover, what was skipped) are written here.
 
 ``plots`` keys understood by :func:`write_report`, in reading order: ``training_curves``,
 ``roc``, ``distance_histograms``, ``confusion_matrix``, ``retrieval_grid``,
@@ -18,8 +20,10 @@ import html
 from pathlib import Path
 
 from siamkit.evaluation.html_page import (  # noqa: F401  (write_table_html is imported from here too)
-    _format, _image, _page, _Styled, _table, _write_atomically, write_table_html,
+    _format, _image, _page, _table, _write_atomically, write_table_html,
 )
+from siamkit.evaluation.report_tables import SUMMARY_ROWS  # noqa: F401  (moved; old import path)
+from siamkit.evaluation.report_tables import _details, _extra_tables, _flatten, _lookup, _summary
 from siamkit.evaluation.verdict import roc_aucs, training_helped
 
 PLOT_SECTIONS = (
@@ -31,111 +35,6 @@ PLOT_SECTIONS = (
     ("hardest_false_matches", "Hardest false matches"),
     ("embedding_projection", "Embedding projection"),
 )
-
-# Headline rows of the summary table: (label, path into the metrics dict).
-SUMMARY_ROWS = (
-    ("Verification ROC AUC", ("verification", "roc_auc")),
-    ("Equal error rate (lower is better)", ("verification", "eer")),
-    ("TPR at FPR 1%", ("verification", "tpr_at_fpr", "0.01")),
-    ("TPR at FPR 0.1%", ("verification", "tpr_at_fpr", "0.001")),
-    ("Verification accuracy at threshold", ("verification", "accuracy")),
-    ("F1 at threshold", ("verification", "f1")),
-    ("Threshold (distance)", ("verification", "threshold")),
-    ("Precision@1", ("retrieval", "precision_at_1")),
-    ("MAP@R", ("retrieval", "map_at_r")),
-    ("Triplet accuracy", ("triplet_accuracy",)),
-)
-
-_LOWER_IS_BETTER = {"Equal error rate (lower is better)"}
-_NO_DIRECTION = {"Threshold (distance)"}
-
-# Values that are shown elsewhere or are too bulky for the details table.
-_DETAIL_SKIP = {"roc", "classification_report"}
-# Top-level sections that have their own table above the details.
-_SHOWN_ABOVE = {"baseline", "protocol", "model", "timing"}
-
-def _lookup(metrics: dict, path: tuple):
-    for key in path:
-        if not isinstance(metrics, dict) or key not in metrics:
-            return None
-        metrics = metrics[key]
-    return metrics
-
-
-def _summary_rows(metrics: dict) -> list[tuple[str, tuple]]:
-    rows = list(SUMMARY_ROWS[:7])
-    for k in (_lookup(metrics, ("retrieval", "recall_at_k")) or {}):
-        rows.append((f"Recall@{k}", ("retrieval", "recall_at_k", k)))
-    rows.extend(SUMMARY_ROWS[7:9])
-    for ways, result in (metrics.get("one_shot") or {}).items():
-        within = " (within group)" if isinstance(result, dict) and result.get("within_group") else ""
-        rows.append((f"{ways}-way one-shot accuracy{within}", ("one_shot", ways)))
-    for ways in (metrics.get("one_shot_across_groups") or {}):
-        rows.append((f"{ways}-way one-shot accuracy (across groups)", ("one_shot_across_groups", ways)))
-    rows.extend(SUMMARY_ROWS[9:])
-    return rows
-
-
-def _with_interval(value: float, interval) -> str:
-    low, high = interval
-    return f"{value:.4f} (95% CI {low:.4f}\u2013{high:.4f})"
-
-
-def _summary_value(metrics: dict, path: tuple):
-    """The cell for ``path``: with its 95% interval where there is one, and the reason where an
-    operating point could not be measured (never a number that only looks measured)."""
-    value = _lookup(metrics, path)
-    if isinstance(value, dict) and "accuracy" in value:  # one-shot: accuracy and its interval
-        if value.get("ci95_low") is not None and value.get("ci95_high") is not None:
-            return _with_interval(value["accuracy"], (value["ci95_low"], value["ci95_high"]))
-        return f"{value['accuracy']:.4f} ± {value.get('ci95', 0.0):.4f}"  # metrics.json of older versions
-    if value is None and path[:2] == ("verification", "tpr_at_fpr"):
-        return _lookup(metrics, ("verification", "tpr_at_fpr_not_measurable", path[-1]))
-    interval = _lookup(metrics, (*path[:-1], f"{path[-1]}_ci95"))
-    if isinstance(value, float) and isinstance(interval, list) and len(interval) == 2:
-        return _with_interval(value, interval)
-    return value
-
-
-def _name(part, fallback: str) -> str:
-    if isinstance(part, dict):
-        return str(part.get("name") or fallback)
-    return str(part) if part else fallback
-
-
-def _comparable(value):
-    """The number a trained-vs-baseline change is computed on (one-shot: its accuracy)."""
-    if isinstance(value, dict):
-        value = value.get("accuracy")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _change(label: str, trained, baseline):
-    """Trained minus baseline, green when training helped and red when it hurt; blank when the
-    metric has no better direction (the threshold) or either side is missing."""
-    trained, baseline = _comparable(trained), _comparable(baseline)
-    if trained is None or baseline is None or label in _NO_DIRECTION:
-        return None
-    change = trained - baseline
-    helped = -change if label in _LOWER_IS_BETTER else change
-    css = "better" if helped > 5e-5 else "worse" if helped < -5e-5 else ""
-    return _Styled(f"{change:+.4f}".replace("-", "\u2212"), css)
-
-
-def _summary(metrics: dict) -> str:
-    baseline = metrics.get("baseline")
-    has_baseline = isinstance(baseline, dict) and isinstance(baseline.get("verification"), dict)
-    columns = ["metric", _name(metrics.get("model"), "trained model")]
-    if has_baseline:
-        columns += [_name(baseline, "baseline: backbone before training"), "change (green: training helped)"]
-    rows = []
-    for label, path in _summary_rows(metrics):
-        row = [label, _summary_value(metrics, path)]
-        if has_baseline:
-            row += [_summary_value(baseline, path), _change(label, _lookup(metrics, path), _lookup(baseline, path))]
-        if any(value is not None for value in row[1:]):
-            rows.append(row)
-    return _table(columns, rows)
 
 
 def _protocol(metrics: dict) -> str:
@@ -225,50 +124,6 @@ def _skipped_notes(metrics: dict) -> list[str]:
     return [f'<p class="note">Skipped: {html.escape(reason)}</p>' for reason in reasons]
 
 
-def _flatten(value, prefix="") -> list[tuple[str, object]]:
-    if isinstance(value, dict):
-        items = []
-        for key, inner in value.items():
-            if key not in _DETAIL_SKIP:
-                items.extend(_flatten(inner, f"{prefix}{key}."))
-        return items
-    if isinstance(value, list) and (len(value) > 20 or not value):
-        return []
-    return [(prefix.rstrip("."), value)]
-
-
-def _readable_skipped(skipped) -> str:
-    """The skipped metrics as a reader wants them ("one_shot 20-way: reason; ..."), not as JSON."""
-    if not isinstance(skipped, (list, tuple)):
-        return str(skipped)
-    described = []
-    for item in skipped:
-        if isinstance(item, dict):
-            ways = f" {item['ways']}-way" if item.get("ways") is not None else ""
-            name = f"{item.get('metric', 'metric')}{ways}"
-            described.append(f"{name}: {item['reason']}" if item.get("reason") else name)
-        else:
-            described.append(str(item))
-    return "; ".join(described)
-
-
-def _detail_rows(metrics: dict) -> dict:
-    rows = dict(_flatten({k: v for k, v in metrics.items() if k not in _SHOWN_ABOVE}))
-    if "skipped" in rows:
-        rows["skipped"] = _readable_skipped(rows["skipped"])
-    return rows
-
-
-def _details(metrics: dict) -> str:
-    baseline = metrics.get("baseline")
-    trained = _detail_rows(metrics)
-    if not isinstance(baseline, dict):
-        return _table(["metric", "value"], [(key, value) for key, value in trained.items()])
-    base = _detail_rows(baseline)
-    keys = list(trained) + [key for key in base if key not in trained]
-    return _table(["metric", "trained", "baseline"], [(k, trained.get(k), base.get(k)) for k in keys])
-
-
 def _plot_sections(metrics: dict, plots: dict) -> list[str]:
     available = {key: path for key, path in plots.items() if path and Path(path).is_file()}
     known = [key for key, _ in PLOT_SECTIONS]
@@ -281,16 +136,6 @@ def _plot_sections(metrics: dict, plots: dict) -> list[str]:
         report = _lookup(metrics, ("verification", "classification_report"))
         if key == "confusion_matrix" and report:
             parts.append(f"<pre>{html.escape(report)}</pre>")
-    return parts
-
-
-def _extra_tables(extra_tables) -> list[str]:
-    parts = []
-    for table in extra_tables or ():
-        columns = list(table["columns"])
-        rows = [[row.get(c) for c in columns] if isinstance(row, dict) else list(row) for row in table["rows"]]
-        parts.append(f"<h2>{html.escape(str(table.get('title', 'Table')))}</h2>")
-        parts.append(_table(columns, rows))
     return parts
 
 

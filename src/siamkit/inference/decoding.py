@@ -14,36 +14,19 @@ as the resize itself.
 
 from __future__ import annotations
 
-import io
 import os
-import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
-from PIL import Image
 
-from siamkit.data.images import MAX_IMAGE_PIXELS, ImageDecodeError, ImageInput, load_image
+from siamkit.data.decoder import _DRAFT_MARGIN, _RESAMPLE, ImageDecoder  # noqa: F401  (moved; old import path)
+from siamkit.data.images import ImageDecodeError, ImageInput
 from siamkit.data.preprocessing import Preprocessing
 
 if TYPE_CHECKING:
     import torch
-
-_RESAMPLE = {
-    "bicubic": Image.Resampling.BICUBIC,
-    "bilinear": Image.Resampling.BILINEAR,
-    "nearest": Image.Resampling.NEAREST,
-    "lanczos": Image.Resampling.LANCZOS,
-}
-# JPEG decoders can scale by 1/2, 1/4 or 1/8 while decoding (Image.draft), for a fraction of the
-# work: a 640x480 photo for a 160 px model costs 3.4 instead of 6.4 CPU-ms. We only let them
-# shrink to 1.5x the model's input size, so the final resize still antialiases from a larger
-# image. Measured on 640x480 photos (benchmarks/embed_speed.py), the embedding moves by about as
-# much as re-saving the JPEG at quality 80-95 does (mean distance 0.045), and less than cropping one
-# pixel. Off by default, so inference decodes exactly as training did and the model's threshold
-# holds; ``SiameseModel.load(..., jpeg_draft=True)`` opts in for speed.
-_DRAFT_MARGIN = 1.5
 
 
 @dataclass
@@ -55,54 +38,6 @@ class DecodedBatch:
     images: np.ndarray
     positions: list[int]  # index into the caller's list for each row of ``images``
     errors: dict[int, str] = field(default_factory=dict)  # skipped inputs: index -> reason
-
-
-class ImageDecoder:
-    """One image in, one normalised HxWx3 float32 array out, as ``eval_transform`` computes it."""
-
-    def __init__(self, preprocessing: Preprocessing, draft: bool = False):
-        self.size = preprocessing.image_size
-        self.resample = _RESAMPLE[preprocessing.interpolation]
-        self.mean = np.asarray(preprocessing.mean, dtype=np.float32)
-        self.std = np.asarray(preprocessing.std, dtype=np.float32)
-        self.draft = draft
-
-    def open(self, item: ImageInput) -> Image.Image:
-        if self.draft and isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
-            drafted = self._open_drafted(item)
-            if drafted is not None:
-                return drafted
-        return load_image(item)
-
-    def _open_drafted(self, item) -> Image.Image | None:
-        """A JPEG decoded at reduced scale, or None to take :func:`load_image`'s path (which
-        also words every error, so anything unusual here simply falls back to it)."""
-        try:
-            if isinstance(item, (str, os.PathLike)):
-                if not stat.S_ISREG(os.stat(item).st_mode):  # a FIFO would block open() forever
-                    return None
-                source = item
-            else:
-                source = io.BytesIO(bytes(item))
-            with Image.open(source) as image:
-                width, height = image.size
-                if image.format != "JPEG" or width * height > MAX_IMAGE_PIXELS:
-                    return None
-                wanted = int(self.size * _DRAFT_MARGIN)  # each side is resized to ``size`` (no crop)
-                image.draft("RGB", (wanted, wanted))
-                image.load()
-                return load_image(image)
-        except Exception:  # noqa: BLE001 - load_image decodes again and reports it properly
-            return None
-
-    def __call__(self, item: ImageInput, out: np.ndarray) -> None:
-        image = self.open(item)
-        if image.size != (self.size, self.size):
-            image = image.resize((self.size, self.size), self.resample)
-        pixels = np.asarray(image, dtype=np.float32)
-        np.divide(pixels, np.float32(255.0), out=out)
-        out -= self.mean
-        out /= self.std
 
 
 def batched(items: Sequence, size: int) -> Iterable[Sequence]:

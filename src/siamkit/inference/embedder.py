@@ -7,16 +7,15 @@ threshold calibration and the torch backend; the onnxruntime one is in ``onnx_em
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from siamkit.data.images import ImageInput
 from siamkit.data.preprocessing import Preprocessing
 from siamkit.errors import SiamkitError
+from siamkit.models.precision import float32_forward, full_float32  # noqa: F401  (full_float32: old import path)
 from siamkit.inference.decoding import (  # noqa: F401  (imported from here by older code)
     DecodedBatch, ImageDecoder, batched, decode_batch, decode_threads, pipelined_batches, pipelined_decode,
 )
@@ -84,38 +83,6 @@ def _as_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images)
 
 
-_TF32_LOCK = threading.Lock()
-_tf32_state = {"users": 0, "saved": None}
-
-
-@contextmanager
-def full_float32(device: torch.device) -> Iterator[None]:
-    """Plain IEEE float32 on a GPU too: no TF32 in convolutions or matrix products.
-
-    cuDNN runs float32 convolutions in TF32 by default on recent GPUs (10 mantissa bits), which
-    moves embeddings by about 1e-3: the threshold, chosen on float32 CPU embeddings, would then
-    not be the one served. The flags are process-wide, so the first embedder in turns them off
-    and the last one out restores them (the service runs several model threads at once).
-    """
-    if device.type != "cuda":
-        yield
-        return
-    import torch
-
-    with _TF32_LOCK:
-        if _tf32_state["users"] == 0:
-            _tf32_state["saved"] = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-        _tf32_state["users"] += 1
-    try:
-        yield
-    finally:
-        with _TF32_LOCK:
-            _tf32_state["users"] -= 1
-            if _tf32_state["users"] == 0:
-                torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = _tf32_state["saved"]
-
-
 class TorchEmbedder(BatchEmbedder):
     """Eager-PyTorch inference: decode -> preprocess -> network -> (L2 normalise), in float32.
 
@@ -151,11 +118,7 @@ class TorchEmbedder(BatchEmbedder):
         import torch
 
         with torch.inference_mode():
-            images = torch.as_tensor(images).to(self.device, torch.float32)  # a numpy batch: same memory, no copy
-            if self.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            with full_float32(self.device):
-                embeddings = self.network(images).float()
+            embeddings = float32_forward(self.network, images, self.device, self.channels_last)
             if self.normalise:
                 embeddings = torch.nn.functional.normalize(embeddings, dim=1)
             return embeddings.cpu().numpy()

@@ -36,6 +36,9 @@ OPSET = 18
 EXPORT_VERSION = "1"
 TOLERANCE = 1e-4
 EXPORTERS = ("dynamo", "torchscript")
+# SIAMKIT_ONNX_EXPORTERS=torchscript (names, comma-separated, tried in that order) skips the
+# dynamo exporter: about five times faster on small networks, and it needs no onnxscript.
+EXPORTERS_VARIABLE = "SIAMKIT_ONNX_EXPORTERS"
 
 # Keys of the ONNX file's metadata_props.
 WEIGHTS_KEY = "siamkit.weights_sha256"
@@ -56,7 +59,7 @@ def build_onnx(network: torch.nn.Module, image_size: int, where: str = "ONNX exp
     """The checked ONNX ModelProto of ``network`` (first exporter whose output matches)."""
     network = network.eval()
     failures = []
-    for exporter in EXPORTERS:
+    for exporter in exporter_order():
         try:
             model = _export(network, image_size, exporter)
             difference = _max_difference(model, network, image_size)
@@ -72,6 +75,18 @@ def build_onnx(network: torch.nn.Module, image_size: int, where: str = "ONNX exp
         log.debug("ONNX export: %s; used %s", "; ".join(failures), exporter)
     model.metadata_props.add(key="siamkit.exporter", value=exporter)
     return model
+
+
+def exporter_order() -> tuple[str, ...]:
+    """The exporters to try, in order: ``SIAMKIT_ONNX_EXPORTERS`` if set, else :data:`EXPORTERS`."""
+    chosen = os.environ.get(EXPORTERS_VARIABLE, "").strip()
+    if not chosen:
+        return EXPORTERS
+    names = tuple(name.strip() for name in chosen.split(",") if name.strip())
+    unknown = [name for name in names if name not in ("dynamo", "torchscript")]
+    if unknown or not names:
+        raise SiamkitError(f"{EXPORTERS_VARIABLE}={chosen!r}: the exporters are dynamo and torchscript (comma-separated, tried in order)")
+    return names
 
 
 def save_onnx(model, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:

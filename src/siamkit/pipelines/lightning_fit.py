@@ -62,11 +62,11 @@ def _needs_pair_head(config: TrainConfig) -> bool:
 def _val_loader(val: ImageDataset, preprocessing: Preprocessing, config: TrainConfig):
     from torch.utils.data import DataLoader
 
-    from siamkit.training.datasets import ImageListDataset, interleave_identities
+    from siamkit.training.datasets import DecodedTensor, ImageListDataset, interleave_identities
 
     paths, labels = _label_ids(val)
     order = interleave_identities(labels, config.m_per_class)
-    dataset = ImageListDataset([paths[i] for i in order], [labels[i] for i in order], preprocessing.eval_transform())
+    dataset = ImageListDataset([paths[i] for i in order], [labels[i] for i in order], DecodedTensor(preprocessing))
     workers = _workers(config)
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=False, num_workers=workers, persistent_workers=workers > 0)
     return loader, dataset.labels

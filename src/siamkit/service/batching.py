@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-import torch
 
 log = logging.getLogger("siamkit")
 
-EmbedFunction = Callable[[torch.Tensor], np.ndarray]
+EmbedFunction = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -63,7 +62,7 @@ class BatchStats:
 
 @dataclass
 class _Request:
-    images: torch.Tensor
+    images: np.ndarray
     future: asyncio.Future
     arrived: float
 
@@ -114,7 +113,7 @@ class MicroBatcher:
                 request.future.set_exception(RuntimeError("the service is shutting down"))
         self._executor.shutdown(wait=True)
 
-    async def embed(self, images: torch.Tensor) -> np.ndarray:
+    async def embed(self, images: np.ndarray) -> np.ndarray:
         """Embeddings of ``images`` (n, C, H, W), computed in some batch with other requests."""
         if self._task is None or self._wakeup is None:
             raise RuntimeError("MicroBatcher.embed called before start()")
@@ -191,8 +190,8 @@ class MicroBatcher:
                 request.future.set_result(outputs[start:stop])
             start = stop
 
-    def _embed_batch(self, parts: list[torch.Tensor]) -> np.ndarray:
-        images = parts[0] if len(parts) == 1 else torch.cat(parts)
+    def _embed_batch(self, parts: list[np.ndarray]) -> np.ndarray:
+        images = parts[0] if len(parts) == 1 else np.concatenate(parts)
         outputs = self._embed(images)
         self.stats.record(len(images))
         return outputs
@@ -212,10 +211,10 @@ class DirectEmbedder:
     async def stop(self) -> None:
         self._executor.shutdown(wait=True)
 
-    async def embed(self, images: torch.Tensor) -> np.ndarray:
+    async def embed(self, images: np.ndarray) -> np.ndarray:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._embed_one, images)
 
-    def _embed_one(self, images: torch.Tensor) -> np.ndarray:
+    def _embed_one(self, images: np.ndarray) -> np.ndarray:
         outputs = self._embed(images)
         self.stats.record(len(images))
         return outputs

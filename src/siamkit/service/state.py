@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from fastapi import Request, UploadFile
 
+from siamkit.data.decoder import ImageDecoder
 from siamkit.inference.siamese_model import SiameseModel
 from siamkit.search import GalleryIndex
 from siamkit.service.batching import DirectEmbedder, MicroBatcher
@@ -27,7 +28,8 @@ class ServiceState:
         self.index = index
         self.settings = settings
         cores = os.cpu_count() or 2
-        self.transform = self.model.config.preprocessing.eval_transform()
+        # The decoder every embedder uses (numpy, no torch ops): an upload is the same input as a file.
+        self.decoder = ImageDecoder(self.model.config.preprocessing)
         embed = self.model.embed_tensors
         # Each call uses torch.get_num_threads() cores (onnxruntime reads the same setting).
         workers = self.settings.model_workers or max(1, cores // torch.get_num_threads())
@@ -37,18 +39,15 @@ class ServiceState:
         else:
             self.embedder = DirectEmbedder(embed, workers)
         self.decode_threads = self.settings.decode_threads or max(2, min(4, cores))
-        self.decode_pool = ThreadPoolExecutor(max_workers=self.decode_threads, thread_name_prefix="siamkit-decode", initializer=_one_torch_thread)
-        self.large_image_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="siamkit-decode-large", initializer=_one_torch_thread)
+        self.decode_pool = ThreadPoolExecutor(max_workers=self.decode_threads, thread_name_prefix="siamkit-decode")
+        self.large_image_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="siamkit-decode-large")
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        threads = torch.get_num_threads()
         await asyncio.gather(*(loop.run_in_executor(self.decode_pool, time.sleep, 0.01) for _ in range(self.decode_threads)))
-        if torch.get_num_threads() != threads:  # a PyTorch build whose setting is process-wide
-            torch.set_num_threads(threads)
         size = self.model.config.preprocessing.image_size
         # The first forward pass allocates and plans; do it before the first request waits for it.
-        await loop.run_in_executor(None, self.model.embed_tensors, torch.zeros(1, 3, size, size))
+        await loop.run_in_executor(None, self.model.embed_tensors, np.zeros((1, 3, size, size), np.float32))
         await self.embedder.start()
 
     async def stop(self) -> None:
@@ -59,16 +58,17 @@ class ServiceState:
     async def embed_uploads(self, uploads: list[tuple[str, UploadFile]]) -> np.ndarray:
         limit = self.settings.max_upload_bytes
         contents = [await read_upload(upload, name, limit) for name, upload in uploads]
-        tensors = await asyncio.gather(*(self.decode(data, name, upload_name(upload)) for data, (name, upload) in zip(contents, uploads)))
-        return await self.embedder.embed(torch.stack(tensors))
+        arrays = await asyncio.gather(*(self.decode(data, name, upload_name(upload)) for data, (name, upload) in zip(contents, uploads)))
+        # NCHW view of NHWC memory, as the file decoder hands every embedder its batches
+        return await self.embedder.embed(np.stack(arrays).transpose(0, 3, 1, 2))
 
-    async def decode(self, data: bytes, field: str, filename: str) -> torch.Tensor:
+    async def decode(self, data: bytes, field: str, filename: str) -> np.ndarray:
         """Decode in the shared threads, or in the one-at-a-time lane if the image is large."""
         loop = asyncio.get_running_loop()
-        tensor = await loop.run_in_executor(self.decode_pool, decode_upload, data, field, filename, self.transform, LARGE_IMAGE_PIXELS)
-        if tensor is None:
-            tensor = await loop.run_in_executor(self.large_image_pool, decode_upload, data, field, filename, self.transform)
-        return tensor
+        array = await loop.run_in_executor(self.decode_pool, decode_upload, data, field, filename, self.decoder.array, LARGE_IMAGE_PIXELS)
+        if array is None:
+            array = await loop.run_in_executor(self.large_image_pool, decode_upload, data, field, filename, self.decoder.array)
+        return array
 
     def gallery_file(self, item_id: str) -> Path | None:
         """The file of a gallery item, found only through the index; None for anything else."""
@@ -81,14 +81,6 @@ class ServiceState:
         if not path.is_absolute() and not path.is_file() and self.index.file is not None:
             path = self.index.file.parent / path
         return path if path.is_file() else None
-
-
-def _one_torch_thread() -> None:
-    """Decode threads run PyTorch ops on one image at a time: too small to gain from intra-op
-    threads, and on a busy CPU their OpenMP hand-offs cost 20-50x the work itself (measured:
-    ToTensor + Normalize of a 160 px image, 100 ms wall with 2 threads, 2 ms with 1). With
-    OpenMP the setting is per thread, so the model keeps all its threads."""
-    torch.set_num_threads(1)
 
 
 def service_state(request: Request) -> ServiceState:

@@ -14,7 +14,6 @@ import io
 import warnings
 from typing import Callable, Mapping
 
-import torch
 from fastapi import HTTPException, UploadFile
 from PIL import Image
 from starlette.datastructures import Headers
@@ -117,8 +116,9 @@ async def read_upload(upload: UploadFile, field: str, max_bytes: int) -> bytes:
     return data
 
 
-def decode_upload(data: bytes, field: str, filename: str, transform: Callable, max_pixels: int | None = None) -> torch.Tensor | None:
-    """Decode and preprocess one image (runs in a worker thread); 415 with the reason if not.
+def decode_upload(data: bytes, field: str, filename: str, transform: Callable, max_pixels: int | None = None):
+    """Decode one image and preprocess it with ``transform`` (the service passes
+    ``ImageDecoder.array``), in a worker thread; 415 with the reason if it does not decode.
 
     None, without decoding, if the header claims more than ``max_pixels``: the caller decodes
     such images in a lane of their own (see ``ServiceState``).

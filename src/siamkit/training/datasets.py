@@ -12,7 +12,9 @@ from typing import Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
+from siamkit.data.decoder import ImageDecoder
 from siamkit.data.images import load_image
+from siamkit.data.preprocessing import Preprocessing
 from siamkit.sampling.tuple_datasets import PairDataset, TripletDataset  # noqa: F401  (moved; old import path)
 
 
@@ -28,6 +30,17 @@ class ImageListDataset(Dataset):
     def __getitem__(self, index: int):
         image = self.transform(load_image(self.paths[index]))
         return image, torch.tensor(self.labels[index]), torch.tensor(index)
+
+
+class DecodedTensor:
+    """The evaluation transform as every embedder computes it (:class:`ImageDecoder`), as a CHW
+    tensor: validation scores the images exactly as calibration and serving will see them."""
+
+    def __init__(self, preprocessing: Preprocessing):
+        self.decoder = ImageDecoder(preprocessing)
+
+    def __call__(self, image) -> torch.Tensor:
+        return torch.from_numpy(self.decoder.array(image)).permute(2, 0, 1)
 
 
 def interleave_identities(labels: Sequence[int], per_identity: int = 4) -> list[int]:

@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from siamkit.distances import unit_distance
 from siamkit.models.network import SiameseNetwork
+from siamkit.models.precision import float32_forward
 from siamkit.training.config import TrainConfig
 from siamkit.sampling import SAMPLERS
 from siamkit.training.losses import LOSSES, batch_indices, bce_pair_loss, build_loss, build_miner, miner_is_used
@@ -100,7 +101,9 @@ class SiameseModule(L.LightningModule):
     # -- validation --------------------------------------------------------------------------
     def validation_step(self, batch, batch_index):
         images, labels, image_ids = batch
-        embeddings = self.embed(images)
+        # The embedders' own forward (float32, no autocast, no TF32): the score that picks the
+        # epoch is computed as calibration and serving will compute distances.
+        embeddings = float32_forward(self.network, images, images.device, channels_last=True)
         self._val_embeddings.append(embeddings.detach().float())
         self._val_image_ids.append(image_ids.detach())
         if not self.loss_spec["class_level"]:  # its class weights know no validation identity
