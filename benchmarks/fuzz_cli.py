@@ -113,6 +113,18 @@ def command_specs() -> dict[str, list[Param]]:
     return {info.name: command_params(info.callback) for info in app.registered_commands}
 
 
+def group_command_specs() -> dict[str, list[Param]]:
+    """The commands of ``siamkit``'s command groups (``gallery add``, ``keys add`` ...), named with
+    their group, and their parameters."""
+    from siamkit.cli.main import app
+
+    return {
+        f"{group.name} {info.name}": command_params(info.callback)
+        for group in app.registered_groups
+        for info in group.typer_instance.registered_commands
+    }
+
+
 # --- the argument pool --------------------------------------------------------------------------
 
 

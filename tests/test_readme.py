@@ -137,7 +137,8 @@ def cli_options():
     from siamkit.cli.main import app
 
     fuzz = load_benchmark("fuzz_cli")
-    commands = {name: {flag for param in params for flag in param.flags} for name, params in fuzz.command_specs().items()}
+    specs = {**fuzz.command_specs(), **fuzz.group_command_specs()}
+    commands = {name: {flag for param in params for flag in param.flags} for name, params in specs.items()}
     top_level = {flag for param in fuzz.command_params(app.registered_callback.callback) for flag in param.flags}
     return commands, top_level | {"--help"}
 
@@ -156,6 +157,8 @@ def unknown_words(command_line: str, commands: dict[str, set[str]], top_level: s
         return [word for word in words if word not in top_level]
     if words[0].isupper():  # siamkit COMMAND --help: a placeholder for any command
         return [word for word in words[1:] if word not in top_level]
+    if len(words) > 1 and f"{words[0]} {words[1]}" in commands:  # siamkit gallery add ...
+        words = [f"{words[0]} {words[1]}", *words[2:]]
     if words[0] not in commands:
         return [words[0]]
     flags = [word for word in words[1:] if word.startswith("-") and not re.fullmatch(r"-\d.*", word)]
@@ -181,7 +184,7 @@ def test_the_check_catches_renamed_flags_and_commands(cli_options):
 # --- the HTTP API section matches the app ---------------------------------------------------------
 
 HTTP = section("HTTP API")
-TABLE_ROWS = re.findall(r"^\| `(GET|POST) (/[^`]*)` \|([^|]*)\|", HTTP, flags=re.M)
+TABLE_ROWS = re.findall(r"^\| `(GET|POST|DELETE) (/[^`]*)` \|([^|]*)\|", HTTP, flags=re.M)
 CURL_LINES = [line.strip() for _, code in code_blocks("bash", HTTP) for line in code.splitlines() if line.strip().startswith("curl ")]
 
 
@@ -234,14 +237,20 @@ def test_every_endpoint_of_the_app_is_in_the_table(operations):
     assert not missing, f"endpoints missing from the README's HTTP API table: {missing}"
 
 
+def _route_matches(route: str, path: str) -> bool:
+    """``/v1/gallery/{item_id}`` matches ``/v1/gallery/17``."""
+    return re.fullmatch(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(route)), path) is not None
+
+
 @pytest.mark.parametrize("curl", CURL_LINES)
 def test_curl_example_matches_its_endpoint(operations, curl):
     words = shlex.split(curl)
     fields = [words[i + 1].split("=", 1)[0] for i, word in enumerate(words) if word == "-F"]
     url = next(word for word in words if word.startswith("http"))
-    method = "POST" if fields else "GET"
-    accepted = operations.get((method, urlparse(url).path))
-    assert accepted is not None, f"no endpoint {method} {urlparse(url).path} for: {curl}"
+    method = words[words.index("-X") + 1] if "-X" in words else ("POST" if fields else "GET")
+    path = urlparse(url).path
+    accepted = next((found for (verb, route), found in operations.items() if verb == method and _route_matches(route, path)), None)
+    assert accepted is not None, f"no endpoint {method} {path} for: {curl}"
     assert set(fields) <= set(accepted), f"{curl}: the endpoint takes {sorted(accepted)}"
     missing = [name for name, required in accepted.items() if required and name not in fields]
     assert not missing, f"{curl}: leaves out the required field {missing[0]}"

@@ -35,21 +35,22 @@ def _placeholder(param) -> list[str]:
 
 
 def _usage_cases() -> dict[str, list[str]]:
-    cases = {"no arguments at all": [], "unknown command": ["trian"]}
-    for name, params in SPECS.items():
+    cases = {"no arguments at all": [], "unknown command": ["trian"], "unknown group command": ["gallery", "ad"]}
+    for name, params in {**SPECS, **fuzz.group_command_specs()}.items():
         required = []
         for param in params:
             if param.is_argument and param.required:
                 required += _placeholder(param)
             elif param.required:
                 required += [param.flags[0], *_placeholder(param)]
-        cases[f"{name}: unknown flag"] = [name, *required, "--bogus"]
+        command = name.split()  # "gallery add": a group and its command
+        cases[f"{name}: unknown flag"] = [*command, *required, "--bogus"]
         if required:
-            cases[f"{name}: missing argument"] = [name, *required[:-1]] if required[-1].startswith("-") else [name]
-            cases[f"{name}: missing option value"] = [name, *required[:-1]] if required[-2:-1] and required[-2].startswith("-") else [name, *required, "--out"]
+            cases[f"{name}: missing argument"] = [*command, *required[:-1]] if required[-1].startswith("-") else command
+            cases[f"{name}: missing option value"] = [*command, *required[:-1]] if required[-2:-1] and required[-2].startswith("-") else [*command, *required, "--out"]
         typed = next((param for param in params if param.kind in ("int", "float") and not param.is_argument), None)
         if typed is not None:
-            cases[f"{name}: value of the wrong type"] = [name, *required, typed.flags[0], "abc"]
+            cases[f"{name}: value of the wrong type"] = [*command, *required, typed.flags[0], "abc"]
     return cases
 
 

@@ -85,3 +85,63 @@ def test_a_bad_upload_shows_the_reason_on_the_page(browser, live, gallery, tmp_p
     wait_until(page, "document.getElementById('compare-result').dataset.state === 'error'")
     assert "not a recognised image format" in page.inner_text("#compare-detail")
     page.close()
+
+
+def test_enroll_browse_and_remove_on_the_page(browser, gallery, tmp_path):
+    """The gallery section of a server with a store: a missing key is explained, a write key
+    enrolls, the label shows with its count, a tile's Remove removes that image."""
+    import httpx
+
+    from siamkit.gallery import open_store
+    from siamkit.gallery.keys import KeyFile, add_key
+    from siamkit.service import ServiceSettings, create_app
+    from tests.service.conftest import LiveServer
+
+    keys = tmp_path / "keys.txt"
+    key = add_key(keys, "page-test", "write")
+    store = open_store(tmp_path / "gallery.db", create=True, model_id=gallery.model.model_id, embedding_dim=gallery.model.embedding_dim)
+    with LiveServer(create_app(gallery.model, None, ServiceSettings(), store, KeyFile.load(keys))) as server:
+        page = browser.new_page(viewport={"width": 1100, "height": 1200})
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("console", lambda message: problems.append(message.text) if message.type == "error" and "401" not in message.text else None)
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(f"{server.url}/")
+        wait_until(page, "!document.getElementById('gallery-card').hidden")
+
+        page.set_input_files("#enroll-files", gallery.paths[:2])
+        page.fill("#enroll-label", "whale-27")
+        page.click("#enroll-submit")
+        wait_until(page, "document.getElementById('enroll-status').textContent.startsWith('Could not enroll')")
+        assert "API key" in page.inner_text("#enroll-status")
+        assert httpx.get(f"{server.url}/v1/gallery").json()["total"] == 0
+
+        page.fill("#api-key", key)
+        page.click("#enroll-submit")
+        wait_until(page, "document.getElementById('enroll-status').textContent.startsWith('Enrolled 2 images as whale-27')")
+        wait_until(page, "[...document.querySelectorAll('#gallery-labels button')].some(b => b.textContent === 'whale-27 (2)')")
+        wait_until(page, "document.querySelectorAll('#gallery-items .tile').length === 2")
+        wait_until(page, "[...document.querySelectorAll('#gallery-items img')].every(i => i.complete && i.naturalWidth > 0)")
+        page.screenshot(path=str(tmp_path / "gallery.png"), full_page=True)
+        shutil.copyfile(tmp_path / "gallery.png", SCREENSHOT_COPY.with_name("siamkit_gallery_screenshot.png"))
+
+        page.locator("#gallery-items .tile").first.locator(".tile-remove").click()
+        wait_until(page, "document.querySelectorAll('#gallery-items .tile').length === 1")
+        wait_until(page, "[...document.querySelectorAll('#gallery-labels button')].some(b => b.textContent === 'whale-27 (1)')")
+        assert httpx.get(f"{server.url}/v1/gallery").json()["total"] == 1
+
+        page.set_viewport_size({"width": 375, "height": 740})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        assert problems == []
+        assert all(url.startswith((server.url, "blob:", "data:")) for url in requested), requested
+        page.close()
+
+
+def test_the_gallery_section_stays_hidden_without_a_store(browser, live):
+    page = browser.new_page()
+    page.goto(f"{live.url}/")
+    wait_until(page, "document.getElementById('model-info').textContent.includes('resnet10t')")
+    time.sleep(0.3)
+    assert page.locator("#gallery-card").is_hidden()
+    page.close()

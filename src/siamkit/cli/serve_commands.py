@@ -25,8 +25,11 @@ def register(app: typer.Typer) -> None:
 
 def serve_command(
     model: Path = typer.Argument(..., help="Model folder (config.json + model.safetensors)."),
-    index: Optional[Path] = typer.Option(None, "--index", help="Gallery index built with this model, for /v1/search and the gallery on the page."),
-    host: str = typer.Option("127.0.0.1", help="Address to listen on. The service has no authentication: keep it on localhost or behind a proxy."),
+    index: Optional[Path] = typer.Option(None, "--index", help="Gallery index built with this model, for /v1/search and the gallery on the page (read-only)."),
+    gallery: Optional[str] = typer.Option(None, "--gallery", help="A living gallery: an SQLite file (created if missing) or a postgresql:// URL that keys with write scope enroll into over HTTP."),
+    api_keys: Optional[Path] = typer.Option(None, "--api-keys", help="Key file (siamkit keys add FILE NAME --scope write). Without it, enrolling and removing over HTTP are refused."),
+    read_access: str = typer.Option("open", "--read-access", help="open: anyone may compare, embed, search and browse | key: those need a key from --api-keys too."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on. Reads are open unless --read-access key: keep it on localhost or behind a proxy otherwise."),
     port: int = typer.Option(8000, help="Port to listen on (0: any free port, printed at start)."),
     workers: int = typer.Option(1, help="Server processes, each with its own copy of the model."),
     max_upload_mb: float = typer.Option(10.0, help="Largest image accepted, in MB per image; larger uploads get 413."),
@@ -52,30 +55,50 @@ def serve_command(
         raise SiamkitError(f"--threads must be 0 (all cores) or more, got {threads}")
     origins = tuple(origin.strip() for value in cors_origin or [] for origin in value.split(",") if origin.strip())
     settings = ServiceSettings(
-        max_upload_mb=max_upload_mb, cors_origins=origins, batching=batching, batch_wait_ms=batch_wait_ms, max_batch=max_batch
+        max_upload_mb=max_upload_mb, cors_origins=origins, batching=batching, batch_wait_ms=batch_wait_ms, max_batch=max_batch,
+        read_access=read_access,
     )
+    if index is not None and gallery is not None:
+        raise SiamkitError("--index and --gallery: serve one (siamkit gallery import STORE INDEX copies an index into a store)")
+    if read_access == "key" and api_keys is None:
+        raise SiamkitError("--read-access key needs --api-keys FILE (the keys that may read)")
+    keys = None
+    if api_keys is not None:
+        from siamkit.gallery.keys import KeyFile
+
+        keys = KeyFile.load(api_keys)
     if threads and workers == 1:
         import torch
 
         torch.set_num_threads(threads)  # before loading: onnxruntime sizes its pool from it
     # Everything that can be wrong with the inputs fails here, before a port is opened.
     loaded = SiameseModel.load(model, backend=backend)
-    gallery = GalleryIndex.load(index) if index is not None else None
+    searched = GalleryIndex.load(index) if index is not None else None
+    if searched is not None:
+        searched.check_model(loaded.model_id)
+    store = None
     if gallery is not None:
-        gallery.check_model(loaded.model_id)
+        from siamkit.gallery import open_store
+
+        store = open_store(gallery, create=True, model_id=loaded.model_id, embedding_dim=loaded.embedding_dim)
     listener = open_listener(host, port)
     url = f"http://{_url_host(host)}:{listener.getsockname()[1]}"
-    if not _is_loopback(host):
-        log.warning("listening on %s: anyone who can reach this port can use the service (it has no authentication)", host)
-    gallery_note = f", gallery of {len(gallery)} images" if gallery is not None else ", no gallery"
+    if not _is_loopback(host) and read_access == "open":
+        log.warning("listening on %s: anyone who can reach this port can compare, embed and search (--read-access key restricts it)", host)
+    if store is not None:
+        gallery_note = f", living gallery {store.location} of {store.count()} images ({'writable with keys' if keys else 'read-only: no --api-keys'})"
+    else:
+        gallery_note = f", gallery of {len(searched)} images" if searched is not None else ", no gallery"
     log.info("serving %s (%s)%s at %s (web page %s/, API docs %s/docs)", model, loaded.backend, gallery_note, url, url, url)
 
     try:
         if workers == 1:
-            _serve_in_process(loaded, gallery, settings, listener, access_log)
+            _serve_in_process(loaded, searched, settings, listener, access_log, store, keys)
         else:
-            del loaded, gallery
-            _serve_with_workers(model, index, backend, threads, settings, listener, workers, access_log)
+            del loaded, searched
+            if store is not None:
+                store.close()
+            _serve_with_workers(model, index, backend, threads, settings, listener, workers, access_log, gallery, api_keys)
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown: for a server, a normal stop
         log.info("stopped")
 
@@ -98,19 +121,22 @@ def open_listener(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _serve_in_process(model, index, settings, listener: socket.socket, access_log: bool) -> None:
+def _serve_in_process(model, index, settings, listener: socket.socket, access_log: bool, store=None, keys=None) -> None:
     import uvicorn
 
     from siamkit.service.app import create_app
 
-    app = create_app(model, index, settings)
+    app = create_app(model, index, settings, store, keys)
     config = uvicorn.Config(
         app, http=HTTP_PROTOCOL, log_level="info", access_log=access_log, lifespan="on", timeout_graceful_shutdown=10
     )
     uvicorn.Server(config).run(sockets=[listener])
 
 
-def _serve_with_workers(model: Path, index: Optional[Path], backend: str, threads: int, settings, listener: socket.socket, workers: int, access_log: bool) -> None:
+def _serve_with_workers(
+    model: Path, index: Optional[Path], backend: str, threads: int, settings, listener: socket.socket, workers: int, access_log: bool,
+    gallery: Optional[str] = None, api_keys: Optional[Path] = None,
+) -> None:
     import uvicorn
 
     from siamkit.service.app import ENVIRONMENT_VARIABLE
@@ -119,6 +145,8 @@ def _serve_with_workers(model: Path, index: Optional[Path], backend: str, thread
         {
             "model": str(model.resolve()),
             "index": str(index.resolve()) if index is not None else None,
+            "gallery": _absolute_store(gallery),
+            "api_keys": str(api_keys.resolve()) if api_keys is not None else None,
             "backend": backend,
             "settings": settings.to_dict(),
             # Each worker's PyTorch gets its share of the cores instead of all of them.
@@ -135,6 +163,12 @@ def _serve_with_workers(model: Path, index: Optional[Path], backend: str, thread
         access_log=access_log,
         timeout_graceful_shutdown=10,
     )
+
+
+def _absolute_store(gallery: Optional[str]) -> Optional[str]:
+    if gallery is None or gallery.startswith(("postgresql://", "postgres://")):
+        return gallery
+    return str(Path(gallery.removeprefix("sqlite:///")).resolve())
 
 
 def _is_loopback(host: str) -> bool:

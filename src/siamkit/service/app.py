@@ -25,6 +25,7 @@ from siamkit.errors import SiamkitError
 from siamkit.inference.siamese_model import SiameseModel
 from siamkit.search import GalleryIndex
 from siamkit.service.deadlines import BodyDeadline
+from siamkit.service.gallery_routes import gallery_router
 from siamkit.service.routes import PAGE_SECURITY_POLICY, STATIC_FOLDER, WEB_IMAGE_TYPES, router
 from siamkit.service.schemas import ERRORS, CompareResult, EmbedResult, ErrorMessage, ModelInfo, SearchHit, SearchResult
 from siamkit.service.settings import LARGE_IMAGE_PIXELS, MAX_EMBED_IMAGES, MAX_K, ServiceSettings, body_limits
@@ -42,12 +43,25 @@ __all__ = [
 ]
 
 
-def create_app(model: SiameseModel, index: GalleryIndex | None = None, settings: ServiceSettings | None = None) -> FastAPI:
-    """The service for ``model`` (and ``index``, whose model must be ``model``)."""
+def create_app(
+    model: SiameseModel, index: GalleryIndex | None = None, settings: ServiceSettings | None = None, gallery=None, keys=None
+) -> FastAPI:
+    """The service for ``model``, searching ``index`` (a read-only :class:`GalleryIndex`, whose
+    model must be ``model``) or ``gallery`` (a gallery store, ``siamkit.gallery.open_store``, that
+    keys with write scope from ``keys``, a :class:`KeyFile`, may enroll into and remove from)."""
     settings = settings or ServiceSettings()
     if index is not None:
         index.check_model(model.model_id)
-    state = ServiceState(model, index, settings)
+    if index is not None and gallery is not None:
+        raise SiamkitError("--index and --gallery: serve one (siamkit gallery import STORE INDEX copies an index into a store)")
+    if settings.read_access == "key" and keys is None:
+        raise SiamkitError("--read-access key needs --api-keys FILE (the keys that may read)")
+    live = None
+    if gallery is not None:
+        from siamkit.gallery.live import LiveGallery
+
+        live = LiveGallery(gallery, model.model_id, model.embedding_dim)
+    state = ServiceState(model, index, settings, live, keys)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -62,10 +76,14 @@ def create_app(model: SiameseModel, index: GalleryIndex | None = None, settings:
         version=__version__,
         description="Image similarity with a Siamese network: compare two images, embed images, search a gallery.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: /docs works without internet
+        redoc_url=None,  # ReDoc has no offline package; Swagger UI at /docs shows the same schema
     )
     app.state.service = state
+    app.include_router(gallery_router)  # before router: /v1/gallery/labels is not an image id
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_FOLDER), name="static")
+    _offline_docs(app)
 
     @app.exception_handler(SiamkitError)
     async def _user_error(request: Request, exc: SiamkitError) -> JSONResponse:
@@ -83,6 +101,25 @@ def create_app(model: SiameseModel, index: GalleryIndex | None = None, settings:
     return app
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-bundle package's files, not from a CDN."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request):
+        prefix = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{prefix}{app.openapi_url}",
+            title=f"{app.title} API",
+            swagger_js_url=f"{prefix}/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{prefix}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{prefix}/docs-assets/favicon-32x32.png",
+        )
+
+
 def create_app_from_environment() -> FastAPI:
     """Factory for ``uvicorn --factory`` worker processes: ``siamkit serve --workers N`` passes
     the model folder, index and settings in the environment (each worker loads its own copy)."""
@@ -94,4 +131,13 @@ def create_app_from_environment() -> FastAPI:
         torch.set_num_threads(int(threads))
     model = SiameseModel.load(config["model"], backend=config.get("backend", "auto"))
     index = GalleryIndex.load(config["index"]) if config.get("index") else None
-    return create_app(model, index, ServiceSettings(**settings))
+    gallery = keys = None
+    if config.get("gallery"):
+        from siamkit.gallery import open_store
+
+        gallery = open_store(config["gallery"])
+    if config.get("api_keys"):
+        from siamkit.gallery.keys import KeyFile
+
+        keys = KeyFile.load(config["api_keys"])
+    return create_app(model, index, ServiceSettings(**settings), gallery, keys)

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import List
 
 import numpy as np
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
 from siamkit.errors import SiamkitError
-from siamkit.service.schemas import ERRORS, CompareResult, EmbedResult, ErrorMessage, ModelInfo, SearchHit, SearchResult
+from siamkit.service.auth import read_access
+from siamkit.service.schemas import AUTH_ERRORS, ERRORS, CompareResult, EmbedResult, ErrorMessage, ModelInfo, SearchHit, SearchResult
 from siamkit.service.settings import MAX_EMBED_IMAGES, MAX_K
 from siamkit.service.state import service_state
 from siamkit.service.uploads import UploadTooLarge
@@ -41,7 +42,7 @@ INLINE_SEARCH_GALLERY_SIZE = 50_000
 router = APIRouter()
 
 
-@router.post("/v1/compare", response_model=CompareResult, responses=ERRORS, tags=["similarity"])
+@router.post("/v1/compare", response_model=CompareResult, responses={**ERRORS, **AUTH_ERRORS}, tags=["similarity"], dependencies=[Depends(read_access)])
 async def compare(
     request: Request,
     image_a: UploadFile = File(..., description="First image."),
@@ -53,7 +54,7 @@ async def compare(
     return CompareResult(**state.model.compare_embeddings(embeddings[0], embeddings[1]).to_dict())
 
 
-@router.post("/v1/embed", response_model=EmbedResult, responses=ERRORS, tags=["similarity"])
+@router.post("/v1/embed", response_model=EmbedResult, responses={**ERRORS, **AUTH_ERRORS}, tags=["similarity"], dependencies=[Depends(read_access)])
 async def embed(
     request: Request,
     images: List[UploadFile] = File(..., description=f"One or more images (repeat the field, at most {MAX_EMBED_IMAGES})."),
@@ -65,7 +66,7 @@ async def embed(
     return EmbedResult(embeddings=embeddings.astype(np.float32).tolist(), dim=int(embeddings.shape[1]))
 
 
-@router.post("/v1/search", response_model=SearchResult, responses=ERRORS, tags=["gallery"])
+@router.post("/v1/search", response_model=SearchResult, responses={**ERRORS, **AUTH_ERRORS}, tags=["gallery"], dependencies=[Depends(read_access)])
 async def search(
     request: Request,
     image: UploadFile = File(..., description="Query image."),
@@ -73,17 +74,22 @@ async def search(
 ) -> SearchResult:
     """The ``k`` gallery images most similar to the query, best first."""
     state = service_state(request)
-    if state.index is None:
-        raise HTTPException(409, "no gallery index is loaded; start the server with --index INDEX to search")
-    if len(state.index) == 0:
-        raise HTTPException(409, "the gallery index is empty; add images to it before searching")
+    searched = state.gallery if state.gallery is not None else state.index
+    if searched is None:
+        raise HTTPException(409, "no gallery is loaded; start the server with --gallery STORE or --index INDEX to search")
+    if len(searched) == 0:
+        raise HTTPException(409, "the gallery is empty; add images to it before searching")
     query = await state.embed_uploads([("image", image)])
     prefix = request.scope.get("root_path", "").rstrip("/")
-    if len(state.index) <= INLINE_SEARCH_GALLERY_SIZE:
-        hits = state.index.search(query, k)[0]
-    else:
-        hits = (await asyncio.get_running_loop().run_in_executor(state.decode_pool, state.index.search, query, k))[0]
-    root, threshold = _gallery_root(state), state.model.threshold
+    try:
+        if len(searched) <= INLINE_SEARCH_GALLERY_SIZE:
+            hits = searched.search(query, k)[0]
+        else:
+            hits = (await asyncio.get_running_loop().run_in_executor(state.decode_pool, searched.search, query, k))[0]
+    except SiamkitError as exc:  # the living gallery emptied while the query was embedded
+        raise HTTPException(409, str(exc)) from None
+    # enrolled images are named as their client named them; indexed ones relative to the gallery folder
+    root, threshold = ("" if state.gallery is not None else _gallery_root(state)), state.model.threshold
     return SearchResult(
         hits=[
             SearchHit(
@@ -115,15 +121,30 @@ def _relative(path: str, root: str) -> str:
     return os.path.relpath(path, root) if root else os.path.basename(path)
 
 
+def _sniffed_type(data: bytes) -> str | None:
+    """The web media type of image bytes, from their header; None for formats browsers lack."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format
+    except Exception:  # noqa: BLE001 - not an image a browser can show as it is
+        return None
+    return {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp", "BMP": "image/bmp"}.get(kind)
+
+
 @router.get(
     "/v1/gallery/{item_id}",
     response_class=Response,
-    responses={200: {"content": {"image/*": {}}}, 404: {"model": ErrorMessage}},
+    responses={200: {"content": {"image/*": {}}}, 404: {"model": ErrorMessage}, **AUTH_ERRORS},
     tags=["gallery"],
+    dependencies=[Depends(read_access)],
 )
 async def gallery_image(request: Request, item_id: str) -> Response:
-    """A gallery image by its index id (as returned by search)."""
+    """A gallery image by its id (as returned by search and the gallery listing)."""
     state = service_state(request)
+    if state.gallery is not None:
+        return await _stored_image(state, item_id)
     path = state.gallery_file(item_id)
     if path is None:
         raise HTTPException(404, "no gallery image with this id")
@@ -138,11 +159,29 @@ async def gallery_image(request: Request, item_id: str) -> Response:
     return Response(png, media_type="image/png", headers=headers)
 
 
-def _as_png(path: Path) -> bytes:
+async def _stored_image(state, item_id: str) -> Response:
+    """An enrolled image from the gallery store (as uploaded, or as PNG where browsers cannot show it)."""
+    if not (item_id.isascii() and item_id.isdigit()) or len(item_id) > 18:
+        raise HTTPException(404, "no gallery image with this id")
+    data = await state.in_store_thread(state.gallery.store.image, int(item_id))
+    if data is None:
+        raise HTTPException(404, "no gallery image with this id")
+    # private: with --read-access key an image is not for shared caches
+    headers = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
+    media_type = _sniffed_type(data)
+    if media_type is None:
+        try:
+            data, media_type = await asyncio.get_running_loop().run_in_executor(state.decode_pool, _as_png, data), "image/png"
+        except SiamkitError:
+            raise HTTPException(404, "this gallery image can no longer be read") from None
+    return Response(data, media_type=media_type, headers=headers)
+
+
+def _as_png(source) -> bytes:
     from siamkit.data.images import load_image
 
     buffer = io.BytesIO()
-    load_image(path).save(buffer, "PNG")
+    load_image(source).save(buffer, "PNG")
     return buffer.getvalue()
 
 
@@ -159,7 +198,8 @@ async def model_info(request: Request) -> ModelInfo:
         distance=config.distance,
         model_id=state.model.model_id,
         backend=str(getattr(state.model, "backend", "torch")),
-        gallery_size=len(state.index) if state.index is not None else 0,
+        gallery_size=state.gallery_size,
+        gallery_store=state.gallery is not None,
         siamkit_version=__version__,
         max_upload_mb=state.settings.max_upload_mb,
         max_k=MAX_K,

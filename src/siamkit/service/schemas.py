@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import Any, Dict, List
 
 from pydantic import BaseModel, Field
 
@@ -42,6 +42,7 @@ class ModelInfo(BaseModel):
     model_id: str
     backend: str
     gallery_size: int
+    gallery_store: bool = Field(description="True when the server has a living gallery (enroll with POST /v1/gallery).")
     siamkit_version: str
     max_upload_mb: float
     max_k: int
@@ -54,3 +55,45 @@ class ErrorMessage(BaseModel):
 
 
 ERRORS = {status: {"model": ErrorMessage} for status in (400, 404, 409, 413, 415)}
+
+
+# -- the living gallery (siamkit serve --gallery STORE) ------------------------------------------
+
+class EnrollResult(BaseModel):
+    ids: List[int] = Field(description="The new items' ids, in upload order; searchable as soon as this answer is sent.")
+    label: str
+    gallery_size: int
+
+
+class GalleryItem(BaseModel):
+    id: int
+    label: str
+    filename: str = Field(description="The uploaded file's name, as the client sent it.")
+    metadata: Dict[str, Any]
+    created_at: float = Field(description="Enrollment time, seconds since 1970 (UTC).")
+    image_url: str
+
+
+class GalleryPage(BaseModel):
+    items: List[GalleryItem]
+    total: int = Field(description="Items with this label (or in the whole gallery), over every page.")
+    offset: int
+    limit: int
+
+
+class LabelCount(BaseModel):
+    label: str
+    count: int
+
+
+class GalleryLabels(BaseModel):
+    labels: List[LabelCount]
+    gallery_size: int
+
+
+class RemoveResult(BaseModel):
+    removed: int
+    gallery_size: int
+
+
+AUTH_ERRORS = {status: {"model": ErrorMessage} for status in (401, 403)}

@@ -32,6 +32,7 @@ class ServiceSettings:
     decode_threads: int = 0  # 0: min(4, cores), at least 2
     model_workers: int = 0  # concurrent model calls; 0: cores / PyTorch threads per call
     body_timeout_s: float = BODY_TIMEOUT_S  # plus 1 s per 500 bytes received (see deadlines)
+    read_access: str = "open"  # open | key: whether compare, embed, search and the gallery listing need a key
 
     def __post_init__(self) -> None:
         if not self.max_upload_mb > 0:
@@ -42,6 +43,8 @@ class ServiceSettings:
             raise SiamkitError(f"--max-batch must be at least 1, got {self.max_batch}")
         if not self.body_timeout_s > 0:
             raise SiamkitError(f"body_timeout_s must be positive, got {self.body_timeout_s}")
+        if self.read_access not in ("open", "key"):
+            raise SiamkitError(f"--read-access {self.read_access!r}: open (anyone may compare, embed and search) or key")
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise SiamkitError(f"--cors-origin {origin!r}: give an origin such as https://example.org, or *")
@@ -61,4 +64,5 @@ def body_limits(settings: ServiceSettings) -> dict[str, int]:
         "/v1/compare": 2 * per_image + FORM_OVERHEAD_BYTES,
         "/v1/search": per_image + FORM_OVERHEAD_BYTES,
         "/v1/embed": MAX_EMBED_IMAGES * per_image + FORM_OVERHEAD_BYTES,
+        "/v1/gallery": MAX_EMBED_IMAGES * per_image + FORM_OVERHEAD_BYTES,
     }

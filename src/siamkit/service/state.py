@@ -23,10 +23,14 @@ from siamkit.service.uploads import decode_upload, read_upload, upload_name
 class ServiceState:
     """What the request handlers share: the model, the gallery, the batcher and the decode threads."""
 
-    def __init__(self, model: SiameseModel, index: GalleryIndex | None, settings: ServiceSettings):
+    def __init__(self, model: SiameseModel, index: GalleryIndex | None, settings: ServiceSettings, gallery=None, keys=None):
         self.model = model
         self.index = index
         self.settings = settings
+        self.gallery = gallery  # a LiveGallery over a store (siamkit.gallery), or None
+        self.keys = keys  # a KeyFile, or None: writes refused
+        # Database calls wait on I/O and locks: threads of their own, never the decode threads.
+        self.store_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="siamkit-store")
         cores = os.cpu_count() or 2
         # The decoder every embedder uses (numpy, no torch ops): an upload is the same input as a file.
         self.decoder = ImageDecoder(self.model.config.preprocessing)
@@ -49,18 +53,36 @@ class ServiceState:
         # The first forward pass allocates and plans; do it before the first request waits for it.
         await loop.run_in_executor(None, self.model.embed_tensors, np.zeros((1, 3, size, size), np.float32))
         await self.embedder.start()
+        if self.gallery is not None:
+            self.gallery.start()
 
     async def stop(self) -> None:
+        if self.gallery is not None:
+            self.gallery.stop()
         await self.embedder.stop()
+        self.store_pool.shutdown(wait=True)
         self.decode_pool.shutdown(wait=True)
         self.large_image_pool.shutdown(wait=True)
 
     async def embed_uploads(self, uploads: list[tuple[str, UploadFile]]) -> np.ndarray:
+        return (await self.read_and_embed(uploads))[1]
+
+    async def read_and_embed(self, uploads: list[tuple[str, UploadFile]]) -> tuple[list[bytes], np.ndarray]:
+        """The uploads' bytes and embeddings; any upload too large or not an image raises first."""
         limit = self.settings.max_upload_bytes
         contents = [await read_upload(upload, name, limit) for name, upload in uploads]
         arrays = await asyncio.gather(*(self.decode(data, name, upload_name(upload)) for data, (name, upload) in zip(contents, uploads)))
         # NCHW view of NHWC memory, as the file decoder hands every embedder its batches
-        return await self.embedder.embed(np.stack(arrays).transpose(0, 3, 1, 2))
+        return contents, await self.embedder.embed(np.stack(arrays).transpose(0, 3, 1, 2))
+
+    async def in_store_thread(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.store_pool, function, *args)
+
+    @property
+    def gallery_size(self) -> int:
+        if self.gallery is not None:
+            return len(self.gallery)
+        return len(self.index) if self.index is not None else 0
 
     async def decode(self, data: bytes, field: str, filename: str) -> np.ndarray:
         """Decode in the shared threads, or in the one-at-a-time lane if the image is large."""

@@ -161,7 +161,7 @@ async function loadModelInfo() {
       `threshold ${info.threshold.toFixed(3)} · gallery of ${info.gallery_size} images`;
     $("compare-threshold").style.left = `${(100 * similarityAt(info.threshold)).toFixed(1)}%`;
     if (!info.gallery_size) {
-      $("search-hint").textContent = "No gallery is loaded: start siamkit serve with --index INDEX to search.";
+      $("search-hint").textContent = "No gallery images yet: start siamkit serve with --index INDEX or --gallery STORE (and enroll images below) to search.";
       $("search-file").disabled = true;
       $("drop-search").classList.add("disabled");
     }
