@@ -45,7 +45,7 @@ def add_command(
 ) -> None:
     """Embed images and enroll them, all in one transaction (an unreadable image: nothing added)."""
     from siamkit.gallery import NewItem, open_store
-    from siamkit.gallery.store import check_label, check_metadata
+    from siamkit.gallery.records import check_label, check_metadata
     from siamkit.inference.gallery import gallery_images
     from siamkit.inference.siamese_model import SiameseModel
 

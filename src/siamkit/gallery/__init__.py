@@ -4,6 +4,7 @@
 step with it), ``keys`` (who may read and who may write over HTTP).
 """
 
-from siamkit.gallery.store import GalleryStore, NewItem, open_store
+from siamkit.gallery.records import NewItem
+from siamkit.gallery.store import GalleryStore, open_store
 
 __all__ = ["GalleryStore", "NewItem", "open_store"]

@@ -19,65 +19,16 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from siamkit.errors import SiamkitError
+from siamkit.gallery.records import (  # noqa: F401  (NewItem, Change, the checks: importable from here)
+    MAX_LABEL_CHARS, MAX_METADATA_BYTES, MAX_PAGE, Change, NewItem, _item, check_label, check_metadata,
+)
 
 SCHEMA_VERSION = "1"
-MAX_LABEL_CHARS = 200
-MAX_METADATA_BYTES = 16 * 1024
-MAX_PAGE = 500
-
-
-@dataclass
-class NewItem:
-    """One image to enroll: label, embedding (unit length, the store's model), image bytes."""
-
-    label: str
-    embedding: np.ndarray
-    image: bytes | None = None
-    filename: str = ""
-    content_sha256: str = ""
-    metadata: dict = field(default_factory=dict)
-
-
-@dataclass
-class Change:
-    """One change after a sequence number: an enrolled item (with its embedding) or a removal."""
-
-    seq: int
-    item_id: int
-    removed: bool
-    label: str
-    filename: str
-    embedding: np.ndarray | None
-
-
-def check_label(label) -> str:
-    if not isinstance(label, str) or not label.strip():
-        raise SiamkitError("label: give the identity's name (a non-empty text)")
-    label = label.strip()
-    if len(label) > MAX_LABEL_CHARS or any(ord(ch) < 32 for ch in label):
-        raise SiamkitError(f"label: at most {MAX_LABEL_CHARS} characters, no control characters")
-    return label
-
-
-def check_metadata(metadata) -> dict:
-    if metadata is None:
-        return {}
-    if isinstance(metadata, str):
-        try:
-            metadata = json.loads(metadata) if metadata.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise SiamkitError(f"metadata: not JSON ({exc.msg} at character {exc.pos})") from None
-    if not isinstance(metadata, dict):
-        raise SiamkitError("metadata: give a JSON object, such as {\"camera\": \"north gate\"}")
-    if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
-        raise SiamkitError(f"metadata: at most {MAX_METADATA_BYTES // 1024} KB of JSON")
-    return metadata
 
 
 def open_store(location: str | os.PathLike, create: bool = False, model_id: str | None = None, embedding_dim: int | None = None):
@@ -307,11 +258,3 @@ class GalleryStore:
         """Every enrolled label with its number of images, by label."""
         rows = self._read("SELECT label, COUNT(*) FROM items WHERE removed = 0 GROUP BY label ORDER BY label")
         return [(label, int(count)) for label, count in rows]
-
-
-def _item(row: tuple) -> dict:
-    item_id, label, filename, metadata, content_hash, created = row
-    return {
-        "id": int(item_id), "label": label, "filename": filename, "metadata": json.loads(metadata or "{}"),
-        "content_sha256": content_hash, "created_at": float(created),
-    }

@@ -15,7 +15,7 @@ from typing import List, Optional
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 
 from siamkit.gallery.keys import ApiKey
-from siamkit.gallery.store import MAX_PAGE, NewItem, check_label, check_metadata
+from siamkit.gallery.records import MAX_PAGE, NewItem, check_label, check_metadata
 from siamkit.service.auth import read_access, write_access
 from siamkit.service.schemas import (
     AUTH_ERRORS, ERRORS, EnrollResult, GalleryItem, GalleryLabels, GalleryPage, LabelCount, RemoveResult,
