@@ -37,6 +37,16 @@ def _live(state: ServiceState):
     return state.gallery
 
 
+async def _catch_up(state: ServiceState, live) -> None:
+    """Apply the write just committed to this server's index. It is committed whatever happens
+    here: a failure to read it back is logged (the poll thread applies it later), never answered
+    as a failed write, which a client would retry into a duplicate."""
+    try:
+        await state.in_store_thread(live.catch_up)
+    except Exception as exc:  # noqa: BLE001 - the write stands; say why the index lags
+        log.warning("gallery store %s: committed, but not yet in this server's index (%s)", live.store.location, exc)
+
+
 def _image_url(request: Request, item_id: int) -> str:
     return f"{request.scope.get('root_path', '').rstrip('/')}/v1/gallery/{item_id}"
 
@@ -63,7 +73,7 @@ async def enroll(
         for image, data, embedding in zip(images, contents, embeddings)
     ]
     ids = await state.in_store_thread(live.store.add, items)
-    await state.in_store_thread(live.catch_up)
+    await _catch_up(state, live)
     log.info("gallery: key %s enrolled %d image(s) as %r (ids %s)", key.name, len(ids), label, ", ".join(map(str, ids)))
     return EnrollResult(ids=ids, label=label, gallery_size=len(live))
 
@@ -78,7 +88,7 @@ async def remove(request: Request, item_id: int, key: ApiKey = Depends(write_acc
     removed = await state.in_store_thread(live.store.remove, [item_id])
     if not removed:
         raise HTTPException(404, f"no gallery image with id {item_id}")
-    await state.in_store_thread(live.catch_up)
+    await _catch_up(state, live)
     log.info("gallery: key %s removed id %d", key.name, item_id)
     return RemoveResult(removed=item_id, gallery_size=len(live))
 
