@@ -94,3 +94,27 @@ def test_a_missing_sqlite_store_is_one_line(tmp_path):
     (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
     with pytest.raises(SiamkitError, match="not a siamkit gallery store"):
         open_store(tmp_path / "junk.db")
+
+
+def test_metadata_that_clients_cannot_read_back_is_refused(tmp_path):
+    from siamkit.gallery.records import check_metadata
+
+    for text in ('{"x": NaN}', '{"x": Infinity}', "[" * 5000 + "]" * 5000):
+        with pytest.raises(SiamkitError, match="metadata"):
+            check_metadata(text)
+    with pytest.raises(SiamkitError, match="plain JSON only"):
+        check_metadata({"x": float("nan")})
+
+
+def test_a_failed_commit_is_rolled_back_and_never_lands_later(tmp_path, monkeypatch):
+    with open_store(tmp_path / "g.db", create=True, model_id="m", embedding_dim=8) as store:
+        store.add(_items(1))
+        connection = store.connection()
+        real_commit = type(connection).commit
+        monkeypatch.setattr(type(connection), "commit", lambda self: (_ for _ in ()).throw(OSError("disk I/O error")))
+        with pytest.raises(OSError):
+            store.add(_items(2, seed=3))
+        monkeypatch.setattr(type(connection), "commit", real_commit)
+        assert store.count() == 1  # the next statement on this thread does not commit it after all
+        store.add(_items(1, seed=4))
+        assert store.count() == 2

@@ -48,17 +48,27 @@ def check_label(label) -> str:
     return label
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON that every client can read")
+
+
 def check_metadata(metadata) -> dict:
     if metadata is None:
         return {}
     if isinstance(metadata, str):
         try:
-            metadata = json.loads(metadata) if metadata.strip() else {}
+            metadata = json.loads(metadata, parse_constant=_no_constant) if metadata.strip() else {}
         except json.JSONDecodeError as exc:
             raise SiamkitError(f"metadata: not JSON ({exc.msg} at character {exc.pos})") from None
+        except (ValueError, RecursionError) as exc:
+            raise SiamkitError(f"metadata: {exc if isinstance(exc, ValueError) else 'nested too deeply'}") from None
     if not isinstance(metadata, dict):
         raise SiamkitError("metadata: give a JSON object, such as {\"camera\": \"north gate\"}")
-    if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+    try:
+        text = json.dumps(metadata, allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        raise SiamkitError("metadata: plain JSON only (no NaN or Infinity, not nested too deeply)") from None
+    if len(text) > MAX_METADATA_BYTES:
         raise SiamkitError(f"metadata: at most {MAX_METADATA_BYTES // 1024} KB of JSON")
     return metadata
 

@@ -126,17 +126,17 @@ class GalleryStore:
 
     @contextmanager
     def _write(self):
-        """One write transaction under the store's write lock: committed on success, else rolled back."""
+        """One write transaction under the store's write lock: committed on success, else rolled
+        back (a failed COMMIT too: it must not land later, on the next statement of this thread)."""
         connection = self.connection()
         cursor = connection.cursor()
-        self._begin_write(cursor)
         try:
+            self._begin_write(cursor)
             yield cursor
-        except BaseException:
-            connection.rollback()
-            raise
-        else:
             connection.commit()
+        except BaseException:
+            self._recover(connection)
+            raise
         finally:
             cursor.close()
 
@@ -146,10 +146,31 @@ class GalleryStore:
         try:
             cursor.execute(self._sql(statement), parameters)
             rows = cursor.fetchall()
+            connection.commit()  # end the read transaction, so the next read sees newer commits
+        except BaseException:
+            self._recover(connection)
+            raise
         finally:
             cursor.close()
-        connection.commit()  # end the read transaction, so the next read sees newer commits
         return rows
+
+    def _recover(self, connection) -> None:
+        """After a failed statement: roll back, and where the connection itself is broken (a
+        restarted server, a dropped socket) forget it, so this thread's next call reconnects."""
+        try:
+            connection.rollback()
+            if not getattr(connection, "closed", False):
+                return
+        except Exception:  # noqa: BLE001 - the connection is unusable: replaced below
+            pass
+        self._local.connection = None
+        with self._connections_lock:
+            if connection in self._connections:
+                self._connections.remove(connection)
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001 - already broken
+            pass
 
     # -- the model ---------------------------------------------------------------------------
     def model(self) -> tuple[str | None, int | None]:

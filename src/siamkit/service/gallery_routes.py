@@ -85,6 +85,8 @@ async def remove(request: Request, item_id: int, key: ApiKey = Depends(write_acc
     """Remove one image from the gallery; searches stop returning it at once."""
     state = service_state(request)
     live = _live(state)
+    if not 0 < item_id < 2**63:
+        raise HTTPException(404, f"no gallery image with id {item_id}")
     removed = await state.in_store_thread(live.store.remove, [item_id])
     if not removed:
         raise HTTPException(404, f"no gallery image with id {item_id}")
@@ -97,7 +99,7 @@ async def remove(request: Request, item_id: int, key: ApiKey = Depends(write_acc
 async def browse(
     request: Request,
     label: Optional[str] = Query(None, description="Only this identity's images."),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10**12),
     limit: int = Query(50, ge=1, le=MAX_PAGE),
     _: Optional[ApiKey] = Depends(read_access),
 ) -> GalleryPage:

@@ -60,7 +60,7 @@ ERRORS = {status: {"model": ErrorMessage} for status in (400, 404, 409, 413, 415
 # -- the living gallery (siamkit serve --gallery STORE) ------------------------------------------
 
 class EnrollResult(BaseModel):
-    ids: List[int] = Field(description="The new items' ids, in upload order; searchable as soon as this answer is sent.")
+    ids: List[int] = Field(description="The new items' ids, in upload order; this server searches them as soon as this answer is sent, other servers and workers on the same store within about 0.25 s.")
     label: str
     gallery_size: int
 
