@@ -115,13 +115,15 @@ def import_command(
     index: Path = typer.Argument(..., help="A gallery index written by siamkit index (its embeddings, labels and images are copied)."),
 ) -> None:
     """Copy a siamkit index (.idx) into a store: its embeddings as they are, its images where readable."""
+    import numpy as np
+
     from siamkit.errors import SiamkitError
     from siamkit.gallery import NewItem, open_store
     from siamkit.search import GalleryIndex
 
     source = GalleryIndex.load(index)
     try:
-        vectors = source.faiss_index.reconstruct_batch(__import__("numpy").asarray(source.ids, dtype="int64"))
+        vectors = source.faiss_index.reconstruct_batch(np.asarray(source.ids, dtype=np.int64))
     except RuntimeError:
         raise SiamkitError(f"{index}: a {source.kind} index cannot give its embeddings back; add the gallery with siamkit gallery add STORE GALLERY --model MODEL") from None
     items, unreadable = [], 0

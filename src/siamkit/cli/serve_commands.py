@@ -45,7 +45,7 @@ def serve_command(
     from siamkit.errors import SiamkitError
     from siamkit.inference.siamese_model import SiameseModel
     from siamkit.search import GalleryIndex
-    from siamkit.service.settings import ServiceSettings
+    from siamkit.service.settings import ServiceSettings, check_gallery_options
 
     if workers < 1:
         raise SiamkitError(f"--workers must be at least 1, got {workers}")
@@ -58,10 +58,7 @@ def serve_command(
         max_upload_mb=max_upload_mb, cors_origins=origins, batching=batching, batch_wait_ms=batch_wait_ms, max_batch=max_batch,
         read_access=read_access,
     )
-    if index is not None and gallery is not None:
-        raise SiamkitError("--index and --gallery: serve one (siamkit gallery import STORE INDEX copies an index into a store)")
-    if read_access == "key" and api_keys is None:
-        raise SiamkitError("--read-access key needs --api-keys FILE (the keys that may read)")
+    check_gallery_options(index is not None, gallery is not None, settings, api_keys is not None)
     keys = None
     if api_keys is not None:
         from siamkit.gallery.keys import KeyFile
@@ -166,9 +163,12 @@ def _serve_with_workers(
 
 
 def _absolute_store(gallery: Optional[str]) -> Optional[str]:
-    if gallery is None or gallery.startswith(("postgresql://", "postgres://")):
+    """The store location as each worker process must open it (an SQLite path made absolute)."""
+    from siamkit.gallery.store import is_postgres_url, sqlite_path
+
+    if gallery is None or is_postgres_url(gallery):
         return gallery
-    return str(Path(gallery.removeprefix("sqlite:///")).resolve())
+    return str(sqlite_path(gallery).resolve())
 
 
 def _is_loopback(host: str) -> bool:

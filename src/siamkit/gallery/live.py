@@ -16,10 +16,11 @@ import threading
 import faiss
 import numpy as np
 
-from siamkit.distances import cosine_to_distance, cosine_to_similarity
 from siamkit.errors import SiamkitError
 from siamkit.gallery.store import GalleryStore
 from siamkit.search.exact_backend import ExactBackend
+from siamkit.search.gallery_index import search_hits
+from siamkit.search.unit_vectors import as_unit_vectors
 
 log = logging.getLogger("siamkit")
 
@@ -112,24 +113,12 @@ class LiveGallery:
     def search(self, query_embeddings, k: int = 10) -> list[list[dict]]:
         """Top-``k`` items per query, best first, as :meth:`GalleryIndex.search` gives them
         (``path`` is the enrolled file name)."""
-        queries = np.ascontiguousarray(np.atleast_2d(np.asarray(query_embeddings, dtype=np.float32)))
-        if queries.shape[1] != self.embedding_dim:
-            raise SiamkitError(f"query of {queries.shape[1]} numbers; the gallery holds {self.embedding_dim}")
-        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        queries = as_unit_vectors(query_embeddings, self.embedding_dim, f"gallery {self.store.location}")
         with self._lock:
             if not self._items:
                 raise SiamkitError("the gallery is empty; enroll images before searching")
             want = min(int(k), len(self._items))
             cosine, ids = self._index.search(queries, want)
-            items = {item_id: self._items[item_id] for item_id in ids.ravel().tolist() if item_id in self._items}
-        results = []
-        for row_cosine, row_ids in zip(cosine, ids):
-            distance, similarity = cosine_to_distance(row_cosine), cosine_to_similarity(row_cosine)
-            hits = []
-            for position, item_id in enumerate(row_ids.tolist()):
-                if item_id in items:
-                    label, filename = items[item_id]
-                    hits.append({"id": item_id, "path": filename, "label": label,
-                                 "distance": float(distance[position]), "similarity": float(similarity[position])})
-            results.append(hits)
-        return results
+            # (file name, label) of the hits, read under the lock: removals may follow at once
+            found = {item_id: self._items[item_id][::-1] for item_id in ids.ravel().tolist() if item_id in self._items}
+        return [search_hits(row_cosine, row_ids, found.get) for row_cosine, row_ids in zip(cosine, ids)]

@@ -31,6 +31,15 @@ from siamkit.gallery.records import (  # noqa: F401  (NewItem, Change, the check
 SCHEMA_VERSION = "1"
 
 
+def is_postgres_url(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def sqlite_path(location: str) -> Path:
+    """The SQLite file a store location names (a path, or ``sqlite:///path``)."""
+    return Path(location.removeprefix("sqlite:///"))
+
+
 def open_store(location: str | os.PathLike, create: bool = False, model_id: str | None = None, embedding_dim: int | None = None):
     """The store at ``location``: ``postgresql://...`` (or ``postgres://``), else an SQLite file.
 
@@ -39,14 +48,14 @@ def open_store(location: str | os.PathLike, create: bool = False, model_id: str 
     after: a store's embeddings all come from one model.
     """
     text = os.fspath(location)
-    if text.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(text):
         from siamkit.gallery.postgres_store import PostgresStore
 
         store = PostgresStore(text)
     else:
         from siamkit.gallery.sqlite_store import SQLiteStore
 
-        path = Path(text[len("sqlite:///"):] if text.startswith("sqlite:///") else text)
+        path = sqlite_path(text)
         if not create and not path.is_file():
             raise SiamkitError(f"{path}: no gallery store there (siamkit gallery add creates one)")
         store = SQLiteStore(path)

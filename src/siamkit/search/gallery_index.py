@@ -192,21 +192,7 @@ class GalleryIndex:
             ) from None
 
     def _hits(self, cosine: np.ndarray, ids: np.ndarray) -> list[dict]:
-        distance, similarity = cosine_to_distance(cosine), cosine_to_similarity(cosine)
-        hits = []
-        for position, item_id in enumerate(ids.tolist()):
-            item = self._items.hit(item_id) if item_id >= 0 else None
-            if item is not None:
-                hits.append(
-                    {
-                        "id": item_id,
-                        "path": item[0],
-                        "label": item[1],
-                        "distance": float(distance[position]),
-                        "similarity": float(similarity[position]),
-                    }
-                )
-        return hits
+        return search_hits(cosine, ids, self._items.hit)
 
     def set_search_params(self, **params) -> None:
         """Trade speed for recall after building: ``ef_search`` (hnsw) or ``nprobe`` (ivf)."""
@@ -249,3 +235,24 @@ class GalleryIndex:
         to_embed = [path for path, content_hash in current.items() if self._items.hash_of(path) != content_hash]
         to_remove = [path for path in self._items.paths if path not in current]
         return to_embed, to_remove
+
+
+def search_hits(cosine: np.ndarray, ids: np.ndarray, item_of) -> list[dict]:
+    """One query's hit dicts (``id``, ``path``, ``label``, ``distance``, ``similarity``), best
+    first, from FAISS's cosines and ids; ``item_of(id)`` gives ``(path, label)``, or None for an
+    id that is gone (or FAISS's -1 for no result). Shared by every gallery that searches."""
+    distance, similarity = cosine_to_distance(cosine), cosine_to_similarity(cosine)
+    hits = []
+    for position, item_id in enumerate(ids.tolist()):
+        item = item_of(item_id) if item_id >= 0 else None
+        if item is not None:
+            hits.append(
+                {
+                    "id": item_id,
+                    "path": item[0],
+                    "label": item[1],
+                    "distance": float(distance[position]),
+                    "similarity": float(similarity[position]),
+                }
+            )
+    return hits

@@ -28,7 +28,7 @@ from siamkit.service.deadlines import BodyDeadline
 from siamkit.service.gallery_routes import gallery_router
 from siamkit.service.routes import PAGE_SECURITY_POLICY, STATIC_FOLDER, WEB_IMAGE_TYPES, router
 from siamkit.service.schemas import ERRORS, CompareResult, EmbedResult, ErrorMessage, ModelInfo, SearchHit, SearchResult
-from siamkit.service.settings import LARGE_IMAGE_PIXELS, MAX_EMBED_IMAGES, MAX_K, ServiceSettings, body_limits
+from siamkit.service.settings import LARGE_IMAGE_PIXELS, MAX_EMBED_IMAGES, MAX_K, ServiceSettings, body_limits, check_gallery_options
 from siamkit.service.state import ServiceState
 from siamkit.service.uploads import RequestSizeLimit
 from siamkit.version import __version__
@@ -52,10 +52,7 @@ def create_app(
     settings = settings or ServiceSettings()
     if index is not None:
         index.check_model(model.model_id)
-    if index is not None and gallery is not None:
-        raise SiamkitError("--index and --gallery: serve one (siamkit gallery import STORE INDEX copies an index into a store)")
-    if settings.read_access == "key" and keys is None:
-        raise SiamkitError("--read-access key needs --api-keys FILE (the keys that may read)")
+    check_gallery_options(index is not None, gallery is not None, settings, keys is not None)
     live = None
     if gallery is not None:
         from siamkit.gallery.live import LiveGallery

@@ -57,6 +57,14 @@ class ServiceSettings:
         return {**asdict(self), "cors_origins": list(self.cors_origins)}
 
 
+def check_gallery_options(index: bool, gallery: bool, settings: ServiceSettings, keys: bool) -> None:
+    """What ``siamkit serve`` and ``create_app`` both refuse, before any store is opened."""
+    if index and gallery:
+        raise SiamkitError("--index and --gallery: serve one (siamkit gallery import STORE INDEX copies an index into a store)")
+    if settings.read_access == "key" and not keys:
+        raise SiamkitError("--read-access key needs --api-keys FILE (the keys that may read)")
+
+
 def body_limits(settings: ServiceSettings) -> dict[str, int]:
     """Largest request body per endpoint: its number of images times the per-image limit."""
     per_image = settings.max_upload_bytes
