@@ -92,3 +92,27 @@ def test_collapsed_model_scores_chance_on_triplets():
     accuracy = triplet_accuracy(np.ones((50, 4)), labels, n=1000)
     assert 0.45 < accuracy < 0.55
     assert accuracy == triplet_accuracy(np.ones((50, 4)), labels, n=1000)
+
+
+def test_k_shot_prototypes_beat_one_shot_on_noisy_identities():
+    # Wide clusters: one support is a poor guess of the identity, the mean of five a good one.
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(30, 16))
+    labels = np.repeat(np.arange(30), 8)
+    embeddings = centres[labels] + rng.normal(scale=1.2, size=(240, 16))
+    one = one_shot_accuracy(embeddings, labels, ways=10, episodes=400, seed=2)
+    five = one_shot_accuracy(embeddings, labels, ways=10, episodes=400, seed=2, shots=5)
+    assert five["shots"] == 5 and one["shots"] == 1
+    assert five["accuracy"] > one["accuracy"] + 0.1
+
+
+def test_k_shot_needs_k_plus_one_images_and_never_uses_the_query_as_support():
+    # Exactly 6 images each: with 5 shots the query is the sixth image; if it were also a
+    # support, random embeddings would score far above chance.
+    embeddings, labels = random_embeddings(40, 6, seed=3)
+    accuracy = one_shot_accuracy(embeddings, labels, ways=10, episodes=400, shots=5)["accuracy"]
+    assert accuracy < 0.2
+    with pytest.raises(SiamkitError, match="5-way 6-shot needs 5 identities with 7\\+ images"):
+        one_shot_accuracy(embeddings, labels, ways=5, shots=6)
+    with pytest.raises(SiamkitError, match="at least 1 shot"):
+        one_shot_accuracy(embeddings, labels, ways=5, shots=0)

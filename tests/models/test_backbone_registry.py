@@ -66,12 +66,16 @@ def test_registered_backbone_weights_file_and_channels(tiny_cnn, tmp_path):
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / "w.safetensors"))
     loaded = create_backbone(tiny_cnn, tmp_path / "w.safetensors")
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in source.state_dict().items())
-    BACKBONES.register("gray-cnn", in_chans=1)(TinyCnn)
+    BACKBONES.register("two-channel-cnn", in_chans=2, mean=(0.5, 0.5), std=(0.5, 0.5))(TinyCnn)
+    BACKBONES.register("grey-cnn-imagenet-stats", in_chans=1)(TinyCnn)  # ImageNet's 3-value mean by default
     try:
-        with pytest.raises(SiamkitError, match="1 input channels"):
-            create_backbone("gray-cnn", "none")
+        with pytest.raises(SiamkitError, match="takes 2 input channels; siamkit feeds it grey .1. or RGB .3."):
+            create_backbone("two-channel-cnn", "none")
+        with pytest.raises(SiamkitError, match="register a mean and std of 1 value.s. each"):
+            create_backbone("grey-cnn-imagenet-stats", "none")
     finally:
-        BACKBONES.unregister("gray-cnn")
+        BACKBONES.unregister("two-channel-cnn")
+        BACKBONES.unregister("grey-cnn-imagenet-stats")
 
 
 def test_unknown_name_suggests_registered_backbones(tiny_cnn):

@@ -23,6 +23,7 @@ def evaluate_command(
     split: str = typer.Option("test", help="test: only the run's test identities (when DATA is its training data); all: every image."),
     pairs: Optional[int] = typer.Option(None, "--pairs", help="Sample N positive pairs (default: all) and as many negatives."),
     ways: Optional[str] = typer.Option(None, help=f"N-way one-shot settings, comma separated [default: {DEFAULT_WAYS}, skipping those the data cannot support]."),
+    shots: str = typer.Option("1", help="Support images per identity in the N-way episodes, comma separated (1,5: one-shot and 5-shot)."),
     episodes: int = typer.Option(400, help="One-shot episodes per setting."),
     within_group: bool = typer.Option(False, "--within-group", help="Draw each episode's identities from one group (e.g. one Omniglot alphabet)."),
     seed: int = typer.Option(0, help="Seed for pairs and episodes (same seed, same numbers)."),
@@ -38,7 +39,7 @@ def evaluate_command(
     result = evaluate_model_folder(
         model, data, out, split=split, ways=ways or DEFAULT_WAYS, episodes=episodes, within_group=within_group,
         seed=seed, max_pairs=pairs, history=history if history.is_file() else None, baseline=baseline,
-        strict_ways=ways is not None,
+        strict_ways=ways is not None, shots=shots,
     )
     typer.echo(f"metrics: {result.metrics_path}")
     typer.echo(f"report: {result.report_path}")

@@ -250,11 +250,11 @@ def export_command(
     model: Path = typer.Argument(..., help="Model folder."),
     onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write."),
 ) -> None:
-    """Write the network as ONNX: images (N, 3, S, S) -> L2-normalised embeddings (N, D)."""
+    """Write the network as ONNX: images (N, C, S, S) -> L2-normalised embeddings (N, D); C is 3, or 1 for a grey-scale backbone."""
     from siamkit.io.outputs import check_output_file
 
     check_output_file(onnx, "--onnx")
     loaded = _load_model(model, "torch")
     path = loaded.export_onnx(onnx)
     size = loaded.config.preprocessing.image_size
-    typer.echo(f"exported {path} (input 'images' N x 3 x {size} x {size}, output 'embeddings' N x {loaded.embedding_dim})")
+    typer.echo(f"exported {path} (input 'images' N x {loaded.config.preprocessing.in_chans} x {size} x {size}, output 'embeddings' N x {loaded.embedding_dim})")

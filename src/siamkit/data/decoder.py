@@ -1,4 +1,4 @@
-"""One image in, one normalised HxWx3 float32 array out: the decode every embedding path shares.
+"""One image in, one normalised HxWxC float32 array out: the decode every embedding path shares.
 
 ``Preprocessing.eval_transform()`` written out for speed, with the same numbers: PIL's resize
 (what torchvision calls for PIL images), then ``x / 255``, minus mean, over std in float32. The
@@ -36,13 +36,15 @@ _DRAFT_MARGIN = 1.5
 
 
 class ImageDecoder:
-    """One image in, one normalised HxWx3 float32 array out, as ``eval_transform`` computes it."""
+    """One image in, one normalised HxWxC float32 array out, as ``eval_transform`` computes it."""
 
     def __init__(self, preprocessing: Preprocessing, draft: bool = False):
         self.size = preprocessing.image_size
         self.resample = _RESAMPLE[preprocessing.interpolation]
         self.mean = np.asarray(preprocessing.mean, dtype=np.float32)
         self.std = np.asarray(preprocessing.std, dtype=np.float32)
+        self.mode = preprocessing.mode  # "L" for a one-channel backbone
+        self.channels = preprocessing.in_chans
         self.draft = draft
 
     def open(self, item: ImageInput) -> Image.Image:
@@ -50,7 +52,7 @@ class ImageDecoder:
             drafted = self._open_drafted(item)
             if drafted is not None:
                 return drafted
-        return load_image(item)
+        return load_image(item, self.mode)
 
     def _open_drafted(self, item) -> Image.Image | None:
         """A JPEG decoded at reduced scale, or None to take :func:`load_image`'s path (which
@@ -67,9 +69,9 @@ class ImageDecoder:
                 if image.format != "JPEG" or width * height > MAX_IMAGE_PIXELS:
                     return None
                 wanted = int(self.size * _DRAFT_MARGIN)  # each side is resized to ``size`` (no crop)
-                image.draft("RGB", (wanted, wanted))
+                image.draft(self.mode, (wanted, wanted))
                 image.load()
-                return load_image(image)
+                return load_image(image, self.mode)
         except Exception:  # noqa: BLE001 - load_image decodes again and reports it properly
             return None
 
@@ -78,12 +80,14 @@ class ImageDecoder:
         if image.size != (self.size, self.size):
             image = image.resize((self.size, self.size), self.resample)
         pixels = np.asarray(image, dtype=np.float32)
+        if pixels.ndim == 2:  # "L": HxW -> HxWx1
+            pixels = pixels[:, :, None]
         np.divide(pixels, np.float32(255.0), out=out)
         out -= self.mean
         out /= self.std
 
     def array(self, item: ImageInput) -> np.ndarray:
-        """One image as a new HxWx3 float32 array."""
-        out = np.empty((self.size, self.size, 3), dtype=np.float32)
+        """One image as a new HxWxC float32 array."""
+        out = np.empty((self.size, self.size, self.channels), dtype=np.float32)
         self(item, out)
         return out

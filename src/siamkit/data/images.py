@@ -94,12 +94,21 @@ def _from_array(array: np.ndarray) -> Image.Image:
     return Image.fromarray(array, mode="RGB")
 
 
-def load_image(source: ImageInput) -> Image.Image:
-    """Decode ``source`` (path, encoded bytes, numpy array or PIL image) into an RGB image.
+def load_image(source: ImageInput, mode: str = "RGB") -> Image.Image:
+    """Decode ``source`` (path, encoded bytes, numpy array or PIL image) into an RGB image, or a
+    grey-scale one with ``mode="L"`` (what a one-channel backbone reads).
 
     Applies the EXIF orientation so a phone photo compares the way a person sees it. Raises
     :class:`ImageDecodeError` naming the source for anything unreadable, truncated or too large.
     """
+    if mode not in ("RGB", "L"):
+        raise ValueError(f"load_image: mode must be 'RGB' or 'L', got {mode!r}")
+    image = _load_rgb(source)
+    # Grey sources went L -> RGB above; PIL's luma weights sum to 1, so L -> RGB -> L is exact.
+    return image.convert("L") if mode == "L" else image
+
+
+def _load_rgb(source: ImageInput) -> Image.Image:
     if isinstance(source, Image.Image):
         return _to_rgb(ImageOps.exif_transpose(source) or source)
     if isinstance(source, np.ndarray):

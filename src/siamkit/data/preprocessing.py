@@ -26,23 +26,37 @@ _INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos")
 @dataclass(frozen=True)
 class Preprocessing:
     image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     interpolation: str = "bicubic"
+    # 1: grey-scale native (one channel end to end, e.g. a small CNN for drawn characters), 3: RGB.
+    in_chans: int = 3
 
     def to_dict(self) -> dict:
         return {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Preprocessing":
-        return cls(int(data["image_size"]), tuple(data["mean"]), tuple(data["std"]), data.get("interpolation", "bicubic"))
+        return cls(
+            int(data["image_size"]),
+            tuple(data["mean"]),
+            tuple(data["std"]),
+            data.get("interpolation", "bicubic"),
+            int(data.get("in_chans", 3)),  # folders written before grey-scale backbones are RGB
+        )
 
     @classmethod
     def from_timm_config(cls, data_config: dict, image_size: int) -> "Preprocessing":
         interpolation = data_config.get("interpolation", "bicubic")
         if interpolation not in _INTERPOLATIONS:
             interpolation = "bicubic"
-        return cls(image_size, tuple(data_config["mean"]), tuple(data_config["std"]), interpolation)
+        in_chans = int(tuple(data_config.get("input_size", (3,)))[0])
+        return cls(image_size, tuple(data_config["mean"]), tuple(data_config["std"]), interpolation, in_chans)
+
+    @property
+    def mode(self) -> str:
+        """The PIL mode images are decoded to: "L" for a one-channel backbone, else "RGB"."""
+        return "L" if self.in_chans == 1 else "RGB"
 
     @property
     def interpolation_mode(self) -> "InterpolationMode":
@@ -55,12 +69,19 @@ class Preprocessing:
         from torchvision import transforms as T
 
         return T.Compose(
-            [
+            self._grey_steps()
+            + [
                 T.Resize((self.image_size, self.image_size), interpolation=self.interpolation_mode, antialias=True),
                 T.ToTensor(),
                 T.Normalize(self.mean, self.std),
             ]
         )
+
+    def _grey_steps(self) -> list:
+        """PIL's own conversion to "L" (what the decoder does) for a one-channel backbone."""
+        from torchvision import transforms as T
+
+        return [T.Grayscale(1)] if self.in_chans == 1 else []
 
     def train_transform(self, augment: "Augmentation") -> "T.Compose":
         from torchvision import transforms as T
@@ -68,7 +89,7 @@ class Preprocessing:
 
         if not augment.enabled:
             return self.eval_transform()
-        steps = [
+        steps = self._grey_steps() + [
             T.RandomResizedCrop(
                 self.image_size,
                 scale=(augment.crop_scale, 1.0),
@@ -81,8 +102,20 @@ class Preprocessing:
             steps.append(T.RandomHorizontalFlip())
         if augment.color_jitter > 0:
             j = augment.color_jitter
-            steps.append(T.ColorJitter(brightness=j, contrast=j, saturation=j))
-        if augment.rotation > 0:
+            steps.append(T.ColorJitter(brightness=j, contrast=j, saturation=j if self.in_chans == 3 else 0))
+        if augment.shear > 0 or augment.scale_jitter > 0 or augment.translate > 0:
+            # Koch et al.'s distortions for drawings; the background stays white.
+            steps.append(
+                T.RandomAffine(
+                    augment.rotation,
+                    translate=(augment.translate, augment.translate) if augment.translate > 0 else None,
+                    scale=(1 - augment.scale_jitter, 1 + augment.scale_jitter) if augment.scale_jitter > 0 else None,
+                    shear=augment.shear if augment.shear > 0 else None,
+                    interpolation=InterpolationMode.BILINEAR,
+                    fill=255,
+                )
+            )
+        elif augment.rotation > 0:
             steps.append(T.RandomRotation(augment.rotation, interpolation=InterpolationMode.BILINEAR, fill=255))
         steps += [T.ToTensor(), T.Normalize(self.mean, self.std)]
         return T.Compose(steps)
@@ -100,3 +133,6 @@ class Augmentation:
     horizontal_flip: bool = True
     color_jitter: float = 0.2
     rotation: float = 0.0
+    shear: float = 0.0  # degrees
+    scale_jitter: float = 0.0  # 0.2: scaled by 0.8 to 1.2
+    translate: float = 0.0  # fraction of the side

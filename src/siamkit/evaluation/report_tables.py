@@ -51,6 +51,11 @@ def _summary_rows(metrics: dict) -> list[tuple[str, tuple]]:
         rows.append((f"{ways}-way one-shot accuracy{within}", ("one_shot", ways)))
     for ways in (metrics.get("one_shot_across_groups") or {}):
         rows.append((f"{ways}-way one-shot accuracy (across groups)", ("one_shot_across_groups", ways)))
+    for key, where in (("k_shot", ""), ("k_shot_across_groups", " (across groups)")):
+        for shots, by_ways in (metrics.get(key) or {}).items():
+            for ways, result in by_ways.items():
+                within = " (within group)" if not where and isinstance(result, dict) and result.get("within_group") else where
+                rows.append((f"{ways}-way {shots}-shot accuracy{within}", (key, shots, ways)))
     rows.extend(SUMMARY_ROWS[9:])
     return rows
 

@@ -54,8 +54,12 @@ def evaluate_embeddings(
     within_group: bool = False,
     max_pairs: int | None = None,
     seed: int = 0,
+    shots=(1,),
 ) -> dict:
     """Verification, retrieval, one-shot and triplet metrics on test embeddings.
+
+    ``shots`` beyond 1 add N-way K-shot results: ``"k_shot": {"5": {"20": {...}}}`` (5 support
+    images per identity, 20 ways), and ``"k_shot_across_groups"`` beside them with ``within_group``.
 
     Returns ``{"verification": {...}, "retrieval": {...}, "one_shot": {"5": {...}, ...},
     "triplet_accuracy": float, "skipped": [{"metric", "ways", "reason"}, ...]}``; with
@@ -91,12 +95,19 @@ def evaluate_embeddings(
     across = {}
     if within_group:
         across = _one_shot_all(array, label_array, ways, episodes, seed, None, False, skipped)
+    k_shot, k_across = {}, {}
+    for k in sorted({int(k) for k in shots} - {1}):
+        k_shot[str(k)] = _one_shot_all(array, label_array, ways, episodes, seed, test_groups, within_group, skipped, k)
+        if within_group:
+            k_across[str(k)] = _one_shot_all(array, label_array, ways, episodes, seed, None, False, skipped, k)
 
     return {
         "verification": verification,
         "retrieval": retrieval_metrics(array, label_array, seed=seed),
         "one_shot": one_shot,
         **({"one_shot_across_groups": across} if within_group else {}),
+        **({"k_shot": k_shot} if k_shot else {}),
+        **({"k_shot_across_groups": k_across} if k_across else {}),
         "triplet_accuracy": triplet_accuracy(array, label_array, seed=seed),
         "skipped": skipped,
         "test_images": int(len(array)),
@@ -105,16 +116,17 @@ def evaluate_embeddings(
     }
 
 
-def _one_shot_all(array, labels, ways, episodes: int, seed: int, groups, within_group: bool, skipped: list) -> dict:
+def _one_shot_all(array, labels, ways, episodes: int, seed: int, groups, within_group: bool, skipped: list, shots: int = 1) -> dict:
     results: dict[str, dict] = {}
     for n_ways in ways:
         try:
             results[str(int(n_ways))] = one_shot_accuracy(
-                array, labels, int(n_ways), episodes=episodes, seed=seed, groups=groups, within_group=within_group,
+                array, labels, int(n_ways), episodes=episodes, seed=seed, groups=groups, within_group=within_group, shots=shots,
             )
         except SiamkitError as exc:
             where = " (within group)" if within_group else ""
-            skipped.append({"metric": f"one_shot{where}", "ways": int(n_ways), "reason": str(exc)})
+            metric = "one_shot" if shots == 1 else f"{shots}_shot"
+            skipped.append({"metric": f"{metric}{where}", "ways": int(n_ways), "reason": str(exc)})
         else:
             results[str(int(n_ways))]["within_group"] = bool(within_group)
     return results

@@ -47,7 +47,7 @@ def batched(items: Sequence, size: int) -> Iterable[Sequence]:
 
 def decode_batch(items: Sequence[ImageInput], decoder: ImageDecoder, pool: ThreadPoolExecutor, start: int = 0, skip_unreadable: bool = False) -> DecodedBatch:
     """Decode ``items`` in parallel; with ``skip_unreadable`` a bad image is left out, not raised."""
-    array = np.empty((len(items), decoder.size, decoder.size, 3), dtype=np.float32)
+    array = np.empty((len(items), decoder.size, decoder.size, decoder.channels), dtype=np.float32)
 
     def one(row: int) -> str | None:
         try:

@@ -1,4 +1,4 @@
-"""The network as an ONNX file: images (N, 3, S, S) in, L2-normalised embeddings (N, D) out.
+"""The network as an ONNX file: images (N, C, S, S) in (C = 3, or 1 for a grey-scale backbone), L2-normalised embeddings (N, D) out.
 
 Two exporters exist and neither is right for every model and torch version: the torch.export
 based one ("dynamo", the default since torch 2.9, which needs onnxscript) and the older
@@ -121,7 +121,7 @@ def _export(network: torch.nn.Module, image_size: int, exporter: str):
     import onnx
     import torch
 
-    sample = torch.randn(2, 3, image_size, image_size, device=_device_of(network))
+    sample = torch.randn(2, _channels(network), image_size, image_size, device=_device_of(network))
     names = dict(input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=OPSET)
     # The exporters talk (progress lines on stdout, deprecation warnings): a CLI answer or an
     # error line must stay the only output.
@@ -152,7 +152,7 @@ def _max_difference(model, network: torch.nn.Module, image_size: int) -> float:
     generator = torch.Generator().manual_seed(0)
     worst = 0.0
     for batch in (1, 3):
-        images = torch.randn(batch, 3, image_size, image_size, generator=generator)
+        images = torch.randn(batch, _channels(network), image_size, image_size, generator=generator)
         with torch.inference_mode():
             expected = network(images.to(_device_of(network))).float().cpu().numpy()
         (actual,) = session.run([OUTPUT_NAME], {INPUT_NAME: images.numpy()})
@@ -175,6 +175,11 @@ def _quiet():
         finally:
             for logger, level in zip(loggers, levels):
                 logger.setLevel(level)
+
+
+def _channels(network: torch.nn.Module) -> int:
+    """The input channels the network reads (1 for a grey-scale backbone, else 3)."""
+    return int(getattr(network, "in_chans", 3))
 
 
 def _device_of(network: torch.nn.Module) -> torch.device:

@@ -16,7 +16,7 @@ this package stays free of torch.
 """
 
 # Importing the families registers their entries; this order is the order of help and errors.
-from siamkit.losses import tuple_losses, class_losses, pair_head_loss, miners  # noqa: F401, I001
+from siamkit.losses import tuple_losses, class_losses, episodic, pair_head_loss, miners  # noqa: F401, I001
 from siamkit.losses.registry import LOSSES, MINERS, build_loss, build_miner
 
 __all__ = ["LOSSES", "MINERS", "build_loss", "build_miner"]

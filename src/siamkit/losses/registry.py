@@ -31,10 +31,19 @@ LOSSES = Registry(
 MINERS = Registry("miner", defaults={"uses_margin": False})
 
 
-def build_loss(name: str, margin: float, embedding_dim: int, num_classes: int):
-    """The loss module for ``name``; ``None`` for bce, which the training step computes itself."""
+def build_loss(name: str, margin: float, embedding_dim: int, num_classes: int, **options):
+    """The loss module for ``name``; ``None`` for bce, which the training step computes itself.
+
+    ``options`` (such as ``episode_shots`` for the episodic losses) reach the builders that name
+    them, or take ``**kwargs``; builders written for the three standard arguments still work.
+    """
+    import inspect
+
     builder = LOSSES.get(name, option="--loss")
-    return builder(margin=margin, embedding_dim=embedding_dim, num_classes=num_classes)
+    parameters = inspect.signature(builder).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        options = {key: value for key, value in options.items() if key in parameters}
+    return builder(margin=margin, embedding_dim=embedding_dim, num_classes=num_classes, **options)
 
 
 def build_miner(name: str, margin: float):

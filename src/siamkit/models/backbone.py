@@ -6,7 +6,7 @@ returns an ``nn.Module`` with a ``num_features`` attribute whose forward maps (N
 images to (N, num_features) features, registered with its preprocessing (timm's pretrained
 configs play that part for timm models)::
 
-    @BACKBONES.register("tiny-cnn", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), min_image_size=28)
+    @BACKBONES.register("tiny-cnn", in_chans=1, mean=(0.5,), std=(0.5,), min_image_size=28)
     def tiny_cnn():
         return TinyCnn()
 
@@ -49,8 +49,11 @@ BACKBONES = Registry(
         "mean": _IMAGENET_MEAN,
         "std": _IMAGENET_STD,
         "interpolation": "bicubic",
-        "min_image_size": 32,
+        "min_image_size": 16,
         "max_image_size": None,
+        # Trained from its own random initialisation: every layer trains and BatchNorm statistics
+        # update, whatever trainable_stages / freeze_bn_stats say (they protect pretrained weights).
+        "from_scratch": False,
     },
 )
 
@@ -153,8 +156,13 @@ def _download_pretrained(name: str) -> nn.Module:
 
 def _create_registered(name: str, choice: str) -> nn.Module:
     info = BACKBONES.metadata(name)
-    if info["in_chans"] != 3:  # images are decoded to RGB everywhere (load_image)
-        raise SiamkitError(f"backbone '{name}' takes {info['in_chans']} input channels; siamkit feeds it RGB images (3)")
+    in_chans = info["in_chans"]
+    if in_chans not in (1, 3):  # images are decoded to grey (L) or RGB (load_image)
+        raise SiamkitError(f"backbone '{name}' takes {in_chans} input channels; siamkit feeds it grey (1) or RGB (3) images")
+    if len(info["mean"]) != in_chans or len(info["std"]) != in_chans:
+        raise SiamkitError(
+            f"backbone '{name}': register a mean and std of {in_chans} value(s) each for {in_chans} input channel(s)"
+        )
     model = BACKBONES.get(name)()
     if not isinstance(model, nn.Module) or not isinstance(getattr(model, "num_features", None), int):
         raise SiamkitError(f"backbone '{name}': its function must return an nn.Module with an int num_features")
@@ -170,6 +178,13 @@ def _create_registered(name: str, choice: str) -> nn.Module:
         _load_into(model, _read_state_dict(Path(choice)), f"--pretrained {choice}")
         log.info("backbone %s: weights from %s", name, choice)
     return model
+
+
+def input_channels(model: nn.Module) -> int:
+    """1 for a grey-scale backbone registered with ``in_chans=1``, else 3 (RGB; every timm model
+    siamkit builds)."""
+    registered = getattr(model, "siamkit_data_config", None)
+    return int(registered["input_size"][0]) if registered is not None else 3
 
 
 def backbone_data_config(model: nn.Module) -> dict:
@@ -216,3 +231,12 @@ def set_trainable_stages(model: nn.Module, trainable_stages: int) -> list[str]:
     for name, parameter in model.named_parameters():
         parameter.requires_grad_(name not in frozen)
     return sorted(frozen)
+
+
+def trains_from_scratch(name: str) -> bool:
+    """Whether ``name`` is a registered network trained from its own initialisation."""
+    return name in BACKBONES and bool(BACKBONES.metadata(name)["from_scratch"])
+
+
+# siamkit's own networks (conv4, resnet12, koch-cnn ...) register themselves on import.
+from siamkit.models import small_cnns  # noqa: E402, F401

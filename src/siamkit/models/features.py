@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from siamkit.errors import SiamkitError
+from siamkit.models.backbone import input_channels
 from siamkit.models.layout import POSTPROCESS  # noqa: F401  (re-exported)
 
 
@@ -61,7 +62,7 @@ class BlockFeatures(nn.Module):
         was_training = backbone.training
         backbone.eval()
         with torch.no_grad():
-            channels = self.forward(backbone, torch.zeros(1, 3, image_size, image_size)).shape[1]
+            channels = self.forward(backbone, torch.zeros(1, input_channels(backbone), image_size, image_size)).shape[1]
         backbone.train(was_training)
         return int(channels)
 

@@ -127,6 +127,12 @@ class ModelConfig:
         for key, value in sizes.items():
             if value <= 0:
                 raise SiamkitError(f"{source}: config.json has {key} {value}; it must be positive")
+        channels = self.preprocessing.in_chans
+        if channels not in (1, 3) or len(self.preprocessing.mean) != channels or len(self.preprocessing.std) != channels:
+            raise SiamkitError(
+                f"{source}: config.json has preprocessing for {channels} input channel(s) with "
+                f"{len(self.preprocessing.mean)} mean and {len(self.preprocessing.std)} std value(s); want 1 or 3 of each"
+            )
         from siamkit.models.layout import HEADS, POSTPROCESS
 
         if self.head not in HEADS:

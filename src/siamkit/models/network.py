@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from siamkit.models.backbone import create_backbone, set_trainable_stages
+from siamkit.models.backbone import create_backbone, input_channels, set_trainable_stages, trains_from_scratch
 from siamkit.models.features import BlockFeatures, LinearPostprocess
 from siamkit.models.heads import EmbeddingHead, PairHead
 from siamkit.models.layout import HEADS  # noqa: F401  (re-exported)
@@ -38,6 +38,7 @@ class SiameseNetwork(nn.Module):
         :mod:`siamkit.models.features`), taking the head's output to that many dimensions."""
         super().__init__()
         self.backbone = backbone
+        self.in_chans = input_channels(backbone)  # 1: grey-scale native, 3: RGB
         self.features = BlockFeatures(feature_block, feature_grid)
         self.feature_dim = self.features.size(backbone)
         self.flip_average = bool(flip_average)
@@ -61,6 +62,8 @@ class SiameseNetwork(nn.Module):
     ) -> "SiameseNetwork":
         """``layout``: head, feature_block, feature_grid, flip_average, postprocess_dim (see __init__)."""
         network = cls(create_backbone(backbone_name, pretrained), embedding_dim, hidden_dim, pair_head, **layout)
+        if trains_from_scratch(backbone_name):  # nothing pretrained to protect
+            trainable_stages, freeze_bn_stats = -1, False
         network.freeze_backbone_stages(trainable_stages, freeze_bn_stats)
         return network
 

@@ -31,6 +31,7 @@ from siamkit.io.atomic import write_text_atomic
 from siamkit.io.terminal import progress_mode
 from siamkit.pipelines.evaluation_split import INCLUDES_TRAINING, _check_groups, _check_ways, _select, _usable, find_split
 from siamkit.pipelines.evaluation_split import SplitSearch  # noqa: F401  (moved; old import path)
+from siamkit.training.config import parse_shots
 
 log = logging.getLogger("siamkit")
 
@@ -126,12 +127,14 @@ def evaluate_model_folder(
     baseline: bool = True,
     strict_ways: bool = True,
     backend: str = "auto",
+    shots="1",
 ) -> EvaluationResult:
     """Evaluate ``model_folder`` on ``data``; ``strict_ways`` makes an unsupportable N-way an error
     (what a user who typed ``--ways`` wants) instead of a skipped row (what training's report wants).
     ``backend`` is ``SiameseModel.load``'s: the default measures what a CPU serves (onnxruntime)."""
     model_folder, out = Path(model_folder), Path(out)
     ways = parse_ways(ways)
+    shots = parse_shots(shots)
     if episodes <= 0:
         raise SiamkitError(f"--episodes must be positive, got {episodes}")
     model = SiameseModel.load(model_folder, backend=backend)
@@ -154,7 +157,7 @@ def evaluate_model_folder(
     started = time.perf_counter()
     embeddings = model.embed(paths, progress=progress_mode())
     embed_seconds = time.perf_counter() - started
-    common = dict(test_groups=groups, ways=ways, episodes=episodes, within_group=within_group, max_pairs=max_pairs, seed=seed)
+    common = dict(test_groups=groups, ways=ways, episodes=episodes, within_group=within_group, max_pairs=max_pairs, seed=seed, shots=shots)
     metrics = evaluate_embeddings(embeddings, labels, model.threshold, model.config.threshold_rule, **common)
     metrics["protocol"] = protocol
     metrics["model"] = {

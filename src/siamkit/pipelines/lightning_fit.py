@@ -36,7 +36,7 @@ def _label_ids(dataset: ImageDataset) -> tuple[list[str], list[int]]:
 def _train_loader(train: ImageDataset, preprocessing: Preprocessing, config: TrainConfig):
     """The training DataLoader from the sampler registered for ``config`` (see siamkit.sampling)."""
     from siamkit.sampling import SAMPLERS
-    from siamkit.training.datasets import ImageListDataset
+    from siamkit.training.datasets import ImageListDataset, rotated_classes
 
     augmentation = Augmentation(
         enabled=config.augment,
@@ -44,9 +44,16 @@ def _train_loader(train: ImageDataset, preprocessing: Preprocessing, config: Tra
         horizontal_flip=config.horizontal_flip,
         color_jitter=config.color_jitter,
         rotation=config.rotation,
+        shear=config.shear,
+        scale_jitter=config.scale_jitter,
+        translate=config.translate,
     )
     paths, labels = _label_ids(train)
-    images = ImageListDataset(paths, labels, preprocessing.train_transform(augmentation))
+    groups, turns = [record.group for record in train.records], None
+    if config.rotate_classes:
+        paths, labels, groups, turns = rotated_classes(paths, labels, groups)
+        log.info("rotate_classes: %d training identities in 4 rotations each", len(set(labels)) // 4)
+    images = ImageListDataset(paths, labels, preprocessing.train_transform(augmentation), groups, turns)
     workers = _workers(config)
     common = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
     build = SAMPLERS.get(config.sampler_name, option="--sampling")
@@ -150,7 +157,7 @@ def fit(network, preprocessing, train_set, val_set, config, run, device, resume,
     if config.channels_last:
         network = network.to(memory_format=torch.channels_last)
     train_loader = _train_loader(train_set, preprocessing, config)
-    num_classes = len(train_set.identities())
+    num_classes = len(train_set.identities()) * (4 if config.rotate_classes else 1)
     val_loader, val_labels = _val_loader(val_set, preprocessing, config)
     module = SiameseModule(config, network, num_classes, _validation_pairs(val_labels, config.seed))
     trainer, checkpoint = _trainer(config, run, device, run / "history.csv")

@@ -42,4 +42,5 @@ def evaluate_run(data: str | os.PathLike, run_folder: str | os.PathLike, config:
         seed=config.seed,
         history=run_folder / "history.csv",
         strict_ways=False,
+        shots=config.shots,
     )

@@ -58,7 +58,8 @@ def group_batch_loader(images, train, config, loader_options: dict):
 
     if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
         raise SiamkitError("group_batches: not supported under torchrun yet; train in one process or use M-per-class batches")
-    names, group_codes = np.unique(np.asarray([record.group for record in train.records]), return_inverse=True)
+    groups = images.groups if getattr(images, "groups", None) is not None else [record.group for record in train.records]
+    names, group_codes = np.unique(np.asarray(groups), return_inverse=True)
     if len(names) < 2 or "" in names:
         raise SiamkitError(
             f"group_batches: needs every training identity inside a group folder and 2+ groups; found {len(names)}"

@@ -49,9 +49,9 @@ class ServiceState:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(self.decode_pool, time.sleep, 0.01) for _ in range(self.decode_threads)))
-        size = self.model.config.preprocessing.image_size
+        size, channels = self.model.config.preprocessing.image_size, self.model.config.preprocessing.in_chans
         # The first forward pass allocates and plans; do it before the first request waits for it.
-        await loop.run_in_executor(None, self.model.embed_tensors, np.zeros((1, 3, size, size), np.float32))
+        await loop.run_in_executor(None, self.model.embed_tensors, np.zeros((1, channels, size, size), np.float32))
         await self.embedder.start()
         if self.gallery is not None:
             self.gallery.start()

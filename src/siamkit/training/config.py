@@ -96,10 +96,25 @@ class TrainConfig:
     horizontal_flip: bool = True
     color_jitter: float = 0.2
     rotation: float = 0.0
+    # Koch et al.'s affine distortions for drawings: shear (degrees), scale jitter (0.2 = 0.8-1.2x),
+    # translation (fraction of the side); rotate_classes: each training identity rotated by 90, 180
+    # and 270 degrees becomes three more identities (Vinyals et al.), in the training loader only,
+    # so rotated copies never cross the train/validation/test boundary.
+    shear: float = 0.0
+    scale_jitter: float = 0.0
+    translate: float = 0.0
+    rotate_classes: bool = False
+    # --sampling episodes: episode_ways classes x (episode_shots + episode_queries) images a batch,
+    # a fraction episodes_within_group of them inside one group (one alphabet).
+    episode_ways: int = 20
+    episode_shots: int = 1
+    episode_queries: int = 5
+    episodes_within_group: float = 0.0
     channels_last: bool = True
     threshold_rule: str = "max_accuracy"
     evaluate: bool = True
     ways: str = "5,20"
+    shots: str = "1"
     episodes: int = 400
     within_group: bool = False
 
@@ -139,7 +154,7 @@ class TrainConfig:
         if (self.head == "none" or self.postprocess != "none") and LOSSES.metadata(self.loss)["pair_head"]:
             raise SiamkitError(f"--loss {self.loss} trains a pair head on the embeddings; it cannot be used with head none or a postprocess")
         positive = ("embedding_dim", "hidden_dim", "image_size", "batch_size", "max_epochs", "m_per_class", "pairs_per_epoch", "episodes",
-                    "feature_grid", "postprocess_dim")
+                    "feature_grid", "postprocess_dim", "episode_ways", "episode_shots", "episode_queries")
         for key in positive:
             if getattr(self, key) <= 0:
                 raise SiamkitError(f"--{key.replace('_', '-')} must be positive, got {getattr(self, key)}")
@@ -155,9 +170,24 @@ class TrainConfig:
         if sampler["batches"] == "triplets" and loss["pair_head"]:
             raise SiamkitError(f"--loss {self.loss} scores pairs; use --sampling fixed or online")
         parse_fold(self.fold)
-        if self.image_size < 32:
-            raise SiamkitError(f"--image-size {self.image_size} is too small; use 32 or more")
+        parse_shots(self.shots)
+        for key in ("episodes_within_group", "scale_jitter", "translate"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise SiamkitError(f"--{key.replace('_', '-')} must be between 0 and 1, got {getattr(self, key)}")
+        if self.image_size < 16:
+            raise SiamkitError(f"--image-size {self.image_size} is too small; use 16 or more")
         return self
+
+
+def parse_shots(text: str) -> tuple[int, ...]:
+    """``shots: 1,5`` -> (1, 5): support images per identity in the N-way K-shot evaluation."""
+    try:
+        shots = tuple(int(part) for part in str(text).split(",") if part.strip())
+    except ValueError:
+        shots = ()
+    if not shots or min(shots) < 1:
+        raise SiamkitError(f"--shots '{text}': give positive whole numbers separated by commas, such as 1,5")
+    return shots
 
 
 def check_choice(option: str, value, allowed) -> None:
@@ -187,9 +217,9 @@ def _coerce(key: str, value, annotation):
             pass
     if base is str and isinstance(value, (int, float)) and key == "pretrained":
         return str(value)
-    if base is str and key in ("split", "ways") and isinstance(value, (list, tuple)):
+    if base is str and key in ("split", "ways", "shots") and isinstance(value, (list, tuple)):
         return ",".join(str(v) for v in value)
-    if base is str and key == "ways" and isinstance(value, int) and not isinstance(value, bool):
+    if base is str and key in ("ways", "shots") and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, base) and not (base is int and isinstance(value, bool)):
         return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from siamkit.data.decoder import ImageDecoder
@@ -19,17 +20,45 @@ from siamkit.sampling.tuple_datasets import PairDataset, TripletDataset  # noqa:
 
 
 class ImageListDataset(Dataset):
-    def __init__(self, paths: Sequence[str], labels: Sequence[int], transform: Callable):
+    """Images with a class label each; optionally a group each (``groups``, read by the group
+    samplers) and a rotation by ``quarter_turns[i]`` x 90 degrees before the transform
+    (:func:`rotated_classes`)."""
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        labels: Sequence[int],
+        transform: Callable,
+        groups: Sequence[str] | None = None,
+        quarter_turns: Sequence[int] | None = None,
+    ):
         self.paths = list(paths)
         self.labels = list(labels)
         self.transform = transform
+        self.groups = list(groups) if groups is not None else None
+        self.quarter_turns = list(quarter_turns) if quarter_turns is not None else None
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int):
-        image = self.transform(load_image(self.paths[index]))
-        return image, torch.tensor(self.labels[index]), torch.tensor(index)
+        image = load_image(self.paths[index])
+        if self.quarter_turns is not None and self.quarter_turns[index]:
+            image = image.transpose(_TURNS[self.quarter_turns[index] % 4])
+        return self.transform(image), torch.tensor(self.labels[index]), torch.tensor(index)
+
+
+# Counter-clockwise quarter turns as PIL transposes (exact, no resampling).
+_TURNS = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_270}
+
+
+def rotated_classes(paths: Sequence[str], labels: Sequence[int], groups: Sequence[str]):
+    """Each identity, rotated by 0, 90, 180 and 270 degrees, as four identities (Vinyals et al.
+    2016): label ``4 * label + turns``. Applied to training images only, after the split, so a
+    rotated copy of a validation or test identity never reaches training."""
+    rotated = [(path, 4 * label + turns, group, turns) for turns in range(4) for path, label, group in zip(paths, labels, groups)]
+    new_paths, new_labels, new_groups, quarter_turns = (list(column) for column in zip(*rotated))
+    return new_paths, new_labels, new_groups, quarter_turns
 
 
 class DecodedTensor:

@@ -29,7 +29,9 @@ class SiameseModule(L.LightningModule):
         # What the loss and the sampler need is read from their registry entries, not their names.
         self.loss_spec = dict(LOSSES.metadata(config.loss))
         self.fixed_tuples = SAMPLERS.metadata(config.sampler_name)["batches"] != "labelled"
-        self.loss_fn = build_loss(config.loss, config.effective_margin, config.embedding_dim, num_classes)
+        self.loss_fn = build_loss(
+            config.loss, config.effective_margin, config.embedding_dim, num_classes, episode_shots=config.episode_shots
+        )
         self.miner = build_miner(config.miner, config.effective_margin) if miner_is_used(config) else None
         self.val_pairs = val_pairs
         self._val_embeddings: list[torch.Tensor] = []
