@@ -154,7 +154,8 @@ def _details(entry: dict) -> list[str]:
     summary = entry["summary"]
     names = [("roc_auc", "ROC AUC"), ("eer", "EER"), ("pair_accuracy", "pair accuracy (validation threshold)"),
              ("precision_at_1", "precision@1"), ("map_at_r", "MAP@R"), ("one_shot_5", "5-way one-shot"),
-             ("one_shot_20", "20-way one-shot"), ("one_shot_20_across_groups", "20-way one-shot across groups")]
+             ("one_shot_20", "20-way one-shot"), ("one_shot_20_across_groups", "20-way one-shot across groups"),
+             ("five_shot_5", "5-way 5-shot"), ("five_shot_20", "20-way 5-shot"), ("five_shot_20_across_groups", "20-way 5-shot across groups")]
     rows = [[label, _spread(summary.get(key)), _spread(summary.get(f"baseline_{key}"))]
             for key, label in names if summary.get(key)]
     lines += _table(["test metric", "siamkit", "untrained backbone"], rows) + [""]
@@ -211,6 +212,9 @@ def render_markdown(results: dict) -> str:
     if results.get("seeds"):
         lines += _seeds(results["seeds"])
     lines += APPROACHES
+    from omniglot_approaches import OMNIGLOT_APPROACHES  # beside this file (quality.py puts benchmarks/ on sys.path)
+
+    lines += OMNIGLOT_APPROACHES
     if results.get("train_speed"):
         lines += results["train_speed"].get("markdown", [])
     return "\n".join(lines).rstrip() + "\n"

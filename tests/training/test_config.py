@@ -27,6 +27,12 @@ def test_default_margins_follow_the_loss():
         ("- a\n- b\n", "expected a mapping"),
         ("a: [unclosed\n", "not valid YAML"),
         ("batch_size: 30\nm_per_class: 4\n", "multiple of"),
+        ("shots: 1,x\n", "--shots '1,x': give positive whole numbers"),
+        ("shots: 0\n", "--shots '0'"),
+        ("episode_ways: 0\n", "--episode-ways must be positive"),
+        ("episodes_within_group: 1.5\n", "--episodes-within-group must be between 0 and 1"),
+        ("sampling: episode\n", "--sampling 'episode'.*did you mean 'episodes'"),
+        ("image_size: 12\n", "--image-size 12 is too small; use 16 or more"),
     ],
 )
 def test_bad_yaml_gives_one_line_naming_the_key(tmp_path, yaml_text, message):
@@ -35,6 +41,14 @@ def test_bad_yaml_gives_one_line_naming_the_key(tmp_path, yaml_text, message):
     with pytest.raises(SiamkitError, match=message) as raised:
         load_config(path)
     assert "\n" not in str(raised.value)
+
+
+def test_shots_take_a_list_or_a_number(tmp_path):
+    path = tmp_path / "shots.yaml"
+    path.write_text("shots: [1, 5]\n")
+    assert load_config(path).shots == "1,5"
+    path.write_text("shots: 5\n")
+    assert load_config(path).shots == "5"
 
 
 def test_missing_config_file(tmp_path):

@@ -9,11 +9,13 @@ global average pooling, so one set of weights works at any input size.
 * ``conv4``       Vinyals et al. / Snell et al.'s 4 x (conv 3x3 - BatchNorm - ReLU - max-pool),
                   64 channels: the few-shot baseline for 28-84 px.
 * ``conv4-wide``  the same with 128 channels (four times the compute).
+* ``conv4-256``   widths doubling 32-64-128-256: about conv4's compute, four times its features
+                  (for many classes or larger images, such as Fashion-MNIST).
 * ``resnet12``    the ResNet-12 of TADAM / MetaOptNet (4 residual stages of three 3x3 convolutions,
                   widths 64-128-256-512): stronger, about 30 times conv4's compute.
 * ``koch-cnn``    Koch, Zemel and Salakhutdinov (2015)'s Siamese CNN for 105 px (conv 10x10,
                   7x7, 4x4, 4x4, then a 4096-unit sigmoid layer), pooled to 6 x 6 before the
-                  dense layer so it also takes other sizes.
+                  dense layer so it also takes other sizes from 65 px.
 
 Each is registered with ``from_scratch=True``: every layer trains and BatchNorm statistics update,
 whatever ``trainable_stages`` and ``freeze_bn_stats`` say (those protect pretrained weights).
@@ -127,6 +129,11 @@ def conv4() -> nn.Module:
 @BACKBONES.register("conv4-wide", **_GREY)
 def conv4_wide() -> nn.Module:
     return ConvNet((128, 128, 128, 128))
+
+
+@BACKBONES.register("conv4-256", **_GREY)
+def conv4_256() -> nn.Module:
+    return ConvNet((32, 64, 128, 256))
 
 
 @BACKBONES.register("resnet12", **_GREY)

@@ -32,7 +32,10 @@ def describe_plan(config: TrainConfig, split: Split) -> list[str]:
     if LOSSES.metadata(config.loss).get("uses_margin"):
         loss += f" (margin {config.effective_margin:g})"
     sampler = f"sampler {config.sampler_name}"
-    if SAMPLERS.metadata(config.sampler_name)["batches"] == "labelled":
+    if config.sampler_name == "episodes":
+        sampler += (f" ({config.episode_ways}-way {config.episode_shots}-shot, {config.episode_queries} queries per identity"
+                    f"{f', {config.episodes_within_group:.0%} within one group' if config.episodes_within_group else ''})")
+    elif SAMPLERS.metadata(config.sampler_name)["batches"] == "labelled":
         sampler += f" with miner {config.miner}, {config.m_per_class} images per identity"
     budget = f"up to {config.max_epochs} epoch{'s' if config.max_epochs != 1 else ''}"
     budget += f" or {config.max_time:g} min" if config.max_time else ""
@@ -52,7 +55,7 @@ def describe_plan(config: TrainConfig, split: Split) -> list[str]:
         f"backbone {config.backbone} (pretrained: {config.pretrained}, {_stages(config.trainable_stages)}), "
         f"{config.image_size} px images -> {config.embedding_dim}-d embeddings",
         f"embedding: {describe_embedding(config)}",
-        f"{loss}, {sampler}, batch size {config.batch_size}",
+        f"{loss}, {sampler}" + ("" if config.sampler_name == "episodes" else f", batch size {config.batch_size}"),
         f"{config.optimizer} lr {config.lr:g}, {config.schedule} schedule, {budget}, patience {config.patience}",
         f"{split.protocol} split: {sizes}",
     ]
