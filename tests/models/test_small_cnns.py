@@ -49,3 +49,20 @@ def test_stages_can_still_be_frozen_through_group_matcher():
     frozen = set_trainable_stages(backbone, 1)
     assert frozen and all(name.startswith(("blocks.0.", "blocks.1.", "blocks.2.")) for name in frozen)
     assert all(p.requires_grad for n, p in backbone.named_parameters() if n.startswith("blocks.3."))
+
+
+def test_timm_backbones_keep_their_32_pixel_floor_and_a_folder_must_fit_its_channels(tmp_path):
+    import dataclasses
+
+    from siamkit.data.preprocessing import Preprocessing
+    from siamkit.inference.siamese_model import build_network
+    from siamkit.models.model_folder import ModelConfig
+
+    with pytest.raises(SiamkitError, match="--image-size 20: backbone 'resnet10t' takes images of at least 32"):
+        check_backbone_name("resnet10t", 20)
+    config = ModelConfig(backbone="conv4", preprocessing=Preprocessing(28, (0.5,), (0.5,), "bilinear", 1), embedding_dim=8,
+                         hidden_dim=16, loss="prototypical", margin=10.0, pair_head=False, threshold=1.0)
+    assert build_network(config).in_chans == 1
+    rgb = dataclasses.replace(config, preprocessing=Preprocessing(28, (0.5,) * 3, (0.5,) * 3, "bilinear", 3))
+    with pytest.raises(SiamkitError, match="backbone 'conv4' reads 1 channel.s. but the preprocessing says 3"):
+        build_network(rgb)

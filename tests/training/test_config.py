@@ -33,6 +33,11 @@ def test_default_margins_follow_the_loss():
         ("episodes_within_group: 1.5\n", "--episodes-within-group must be between 0 and 1"),
         ("sampling: episode\n", "--sampling 'episode'.*did you mean 'episodes'"),
         ("image_size: 12\n", "--image-size 12 is too small; use 16 or more"),
+        ("episode_ways: 1\n", "--episode-ways must be at least 2"),
+        ("scale_jitter: 1\n", "scale_jitter 0 to below 1"),
+        ("shear: -5\n", "rotation and shear take degrees from 0"),
+        ("loss: prototypical\nm_per_class: 1\nbatch_size: 8\n", "needs queries beside the 1 support image.*--sampling episodes"),
+        ("loss: prototypical\nsampling: fixed\n", "learns from class labels; use --sampling online or episodes"),
     ],
 )
 def test_bad_yaml_gives_one_line_naming_the_key(tmp_path, yaml_text, message):

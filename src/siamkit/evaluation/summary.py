@@ -96,6 +96,8 @@ def evaluate_embeddings(
     if within_group:
         across = _one_shot_all(array, label_array, ways, episodes, seed, None, False, skipped)
     k_shot, k_across = {}, {}
+    if isinstance(shots, (int, str)):  # 5 or "1,5" as well as (1, 5)
+        shots = [shots] if isinstance(shots, int) else [part for part in shots.split(",") if part.strip()]
     for k in sorted({int(k) for k in shots} - {1}):
         k_shot[str(k)] = _one_shot_all(array, label_array, ways, episodes, seed, test_groups, within_group, skipped, k)
         if within_group:

@@ -222,7 +222,7 @@ class SiameseModel:
     # ----------------------------------------------------------------- export
 
     def export_onnx(self, path: str | os.PathLike) -> Path:
-        """Write the network as ONNX: ``images`` (N, 3, S, S) -> ``embeddings`` (N, D), unit length.
+        """Write the network as ONNX: ``images`` (N, C, S, S) -> ``embeddings`` (N, D) (C: 1 for a grey-scale backbone, else 3), unit length.
 
         A checked export of these weights already in the cache is copied instead of redone.
         """
@@ -249,6 +249,13 @@ def build_network(config: ModelConfig) -> SiameseNetwork:
     from siamkit.models.network import SiameseNetwork
 
     backbone = create_backbone(config.backbone, "none")
+    from siamkit.models.backbone import input_channels
+
+    if input_channels(backbone) != config.preprocessing.in_chans:
+        raise SiamkitError(
+            f"config.json: backbone '{config.backbone}' reads {input_channels(backbone)} channel(s) but the "
+            f"preprocessing says {config.preprocessing.in_chans}; the model folder does not fit this backbone"
+        )
     head_dim = config.head_dim if config.head_dim is not None else config.embedding_dim
     return SiameseNetwork(backbone, head_dim, config.hidden_dim, pair_head=config.pair_head, **config.network_layout())
 

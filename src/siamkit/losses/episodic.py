@@ -51,6 +51,6 @@ def prototypical_loss_module(shots: int = 1, scale: float = 10.0):
 
 # Called as loss(embeddings, labels) with a learnt parameter of its own, like the class-level
 # losses (no miner, no fixed tuples); the "margin" is the starting scale of the logits.
-@LOSSES.register("prototypical", default_margin=10.0, uses_margin=True, class_level=True)
+@LOSSES.register("prototypical", default_margin=10.0, uses_margin=True, class_level=True, episodic=True)
 def prototypical(margin: float, episode_shots: int = 1, **_):
     return prototypical_loss_module(shots=episode_shots, scale=margin)

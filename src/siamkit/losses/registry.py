@@ -12,6 +12,8 @@ the rest of siamkit how to feed it, so no other module switches on loss names:
 * ``pair_head``       scored by the network's pair head (bce); the network is built with one
 * ``tuples``          "pairs" or "triplets": what mined tuples are converted to, and which
                       fixed tuples ``--sampling fixed`` draws
+* ``episodic``        reads each class's first ``episode_shots`` images in a batch as its
+                      support and the rest as queries (the prototypical loss)
 
 A miner builder is called as ``builder(margin=...)`` and returns a pytorch-metric-learning
 miner, or ``None`` for "every valid tuple in the batch".
@@ -26,7 +28,8 @@ from siamkit.registry import Registry
 
 LOSSES = Registry(
     "loss",
-    defaults={"default_margin": 0.0, "uses_margin": False, "class_level": False, "pair_head": False, "tuples": "pairs"},
+    defaults={"default_margin": 0.0, "uses_margin": False, "class_level": False, "pair_head": False, "tuples": "pairs",
+              "episodic": False},
 )
 MINERS = Registry("miner", defaults={"uses_margin": False})
 
@@ -34,15 +37,15 @@ MINERS = Registry("miner", defaults={"uses_margin": False})
 def build_loss(name: str, margin: float, embedding_dim: int, num_classes: int, **options):
     """The loss module for ``name``; ``None`` for bce, which the training step computes itself.
 
-    ``options`` (such as ``episode_shots`` for the episodic losses) reach the builders that name
-    them, or take ``**kwargs``; builders written for the three standard arguments still work.
+    ``options`` (such as ``episode_shots`` for the episodic losses) reach only the builders that
+    name them as parameters, so a builder that forwards ``**kwargs`` elsewhere never sees them.
     """
     import inspect
 
     builder = LOSSES.get(name, option="--loss")
     parameters = inspect.signature(builder).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        options = {key: value for key, value in options.items() if key in parameters}
+    named = {key for key, p in parameters.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    options = {key: value for key, value in options.items() if key in named}
     return builder(margin=margin, embedding_dim=embedding_dim, num_classes=num_classes, **options)
 
 

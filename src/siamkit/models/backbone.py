@@ -49,7 +49,7 @@ BACKBONES = Registry(
         "mean": _IMAGENET_MEAN,
         "std": _IMAGENET_STD,
         "interpolation": "bicubic",
-        "min_image_size": 16,
+        "min_image_size": 32,
         "max_image_size": None,
         # Trained from its own random initialisation: every layer trains and BatchNorm statistics
         # update, whatever trainable_stages / freeze_bn_stats say (they protect pretrained weights).
@@ -67,6 +67,8 @@ def check_backbone_name(name: str, image_size: int | None = None) -> None:
     import timm
 
     if timm.is_model(name):
+        if image_size is not None and image_size < 32:
+            raise SiamkitError(f"--image-size {image_size}: backbone '{name}' takes images of at least 32 pixels")
         return
     close = difflib.get_close_matches(name, list(BACKBONES.names()) + timm.list_models(), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models(), or register it in BACKBONES"

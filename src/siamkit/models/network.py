@@ -62,7 +62,7 @@ class SiameseNetwork(nn.Module):
     ) -> "SiameseNetwork":
         """``layout``: head, feature_block, feature_grid, flip_average, postprocess_dim (see __init__)."""
         network = cls(create_backbone(backbone_name, pretrained), embedding_dim, hidden_dim, pair_head, **layout)
-        if trains_from_scratch(backbone_name):  # nothing pretrained to protect
+        if trains_from_scratch(backbone_name) and str(pretrained) in ("auto", "none"):  # nothing pretrained to protect
             trainable_stages, freeze_bn_stats = -1, False
         network.freeze_backbone_stages(trainable_stages, freeze_bn_stats)
         return network

@@ -51,8 +51,13 @@ def describe_plan(config: TrainConfig, split: Split) -> list[str]:
             f"embedding: {describe_embedding(config)}",
             f"{split.protocol} split: {sizes}",
         ]
+    from siamkit.models.backbone import trains_from_scratch
+
+    stages = _stages(config.trainable_stages)
+    if trains_from_scratch(config.backbone) and config.pretrained in ("auto", "none"):
+        stages = "trained from scratch, every layer"
     return [
-        f"backbone {config.backbone} (pretrained: {config.pretrained}, {_stages(config.trainable_stages)}), "
+        f"backbone {config.backbone} (pretrained: {config.pretrained}, {stages}), "
         f"{config.image_size} px images -> {config.embedding_dim}-d embeddings",
         f"embedding: {describe_embedding(config)}",
         f"{loss}, {sampler}" + ("" if config.sampler_name == "episodes" else f", batch size {config.batch_size}"),

@@ -166,7 +166,19 @@ class TrainConfig:
             raise SiamkitError(f"group_batches: --batch-size {self.batch_size} must be a multiple of 2 x --m-per-class")
         loss = LOSSES.metadata(self.loss)
         if sampler["batches"] != "labelled" and loss["class_level"]:
-            raise SiamkitError(f"--loss {self.loss} learns from class labels; use --sampling online")
+            raise SiamkitError(f"--loss {self.loss} learns from class labels; use --sampling online or episodes")
+        if loss["episodic"] and self.sampler_name != "episodes" and self.m_per_class <= self.episode_shots:
+            raise SiamkitError(
+                f"--loss {self.loss} needs queries beside the {self.episode_shots} support image(s) of each identity: "
+                f"use --sampling episodes, or --m-per-class above episode_shots ({self.episode_shots})"
+            )
+        if self.episode_ways < 2:
+            raise SiamkitError(f"--episode-ways must be at least 2, got {self.episode_ways}")
+        if self.scale_jitter >= 1 or min(self.shear, self.rotation) < 0:
+            raise SiamkitError(
+                f"augmentation: rotation and shear take degrees from 0, scale_jitter 0 to below 1 "
+                f"(got rotation {self.rotation}, shear {self.shear}, scale_jitter {self.scale_jitter})"
+            )
         if sampler["batches"] == "triplets" and loss["pair_head"]:
             raise SiamkitError(f"--loss {self.loss} scores pairs; use --sampling fixed or online")
         parse_fold(self.fold)
@@ -179,15 +191,21 @@ class TrainConfig:
         return self
 
 
-def parse_shots(text: str) -> tuple[int, ...]:
-    """``shots: 1,5`` -> (1, 5): support images per identity in the N-way K-shot evaluation."""
+def parse_shots(shots) -> tuple[int, ...]:
+    """``"1,5"``, ``5`` or ``(1, 5)`` -> (1, 5): support images per identity in N-way K-shot episodes."""
+    if isinstance(shots, int) and not isinstance(shots, bool):
+        parts = [shots]
+    elif isinstance(shots, str):
+        parts = [part for part in shots.split(",") if part.strip()]
+    else:
+        parts = list(shots)
     try:
-        shots = tuple(int(part) for part in str(text).split(",") if part.strip())
-    except ValueError:
-        shots = ()
-    if not shots or min(shots) < 1:
-        raise SiamkitError(f"--shots '{text}': give positive whole numbers separated by commas, such as 1,5")
-    return shots
+        values = tuple(int(part) for part in parts)
+    except (TypeError, ValueError):
+        values = ()
+    if not values or min(values) < 1:
+        raise SiamkitError(f"--shots '{shots}': give positive whole numbers separated by commas, such as 1,5")
+    return values
 
 
 def check_choice(option: str, value, allowed) -> None:
