@@ -41,25 +41,9 @@ def _conv_block(inputs: int, outputs: int) -> nn.Sequential:
     )
 
 
-class ConvNet(nn.Module):
-    """``len(widths)`` conv blocks, each halving the map, then global average pooling."""
-
-    def __init__(self, widths=(64, 64, 64, 64), in_chans: int = 1):
-        super().__init__()
-        channels = (in_chans, *widths)
-        self.blocks = nn.Sequential(*(_conv_block(channels[i], channels[i + 1]) for i in range(len(widths))))
-        self.num_features = int(widths[-1])
-        _init(self)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.blocks(images).mean((2, 3))
-
-    def group_matcher(self, coarse: bool = False) -> dict:
-        """timm's stage grouping (``--trainable-stages`` reads it): one group per block."""
-        return {"stem": r"^blocks\.0\.", "blocks": r"^blocks\.(\d+)"}
-
-
 class _ResidualStage(nn.Module):
+    """ResNet-12's stage: three 3x3 convolutions with a 1x1 shortcut, then a 2x2 max-pool."""
+
     def __init__(self, inputs: int, outputs: int):
         super().__init__()
         layers = []
@@ -75,11 +59,14 @@ class _ResidualStage(nn.Module):
         return self.out(self.body(x) + self.shortcut(x))
 
 
-class ResNet12(nn.Module):
-    def __init__(self, widths=(64, 128, 256, 512), in_chans: int = 1):
+class ConvNet(nn.Module):
+    """``len(widths)`` stages, each halving the map (``stage(inputs, outputs)``: a conv block or
+    a residual stage), then global average pooling."""
+
+    def __init__(self, widths=(64, 64, 64, 64), in_chans: int = 1, stage=_conv_block):
         super().__init__()
         channels = (in_chans, *widths)
-        self.blocks = nn.Sequential(*(_ResidualStage(channels[i], channels[i + 1]) for i in range(len(widths))))
+        self.blocks = nn.Sequential(*(stage(channels[i], channels[i + 1]) for i in range(len(widths))))
         self.num_features = int(widths[-1])
         _init(self)
 
@@ -87,6 +74,7 @@ class ResNet12(nn.Module):
         return self.blocks(images).mean((2, 3))
 
     def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's stage grouping (``--trainable-stages`` reads it): one group per stage."""
         return {"stem": r"^blocks\.0\.", "blocks": r"^blocks\.(\d+)"}
 
 
@@ -138,7 +126,7 @@ def conv4_256() -> nn.Module:
 
 @BACKBONES.register("resnet12", **_GREY)
 def resnet12() -> nn.Module:
-    return ResNet12()
+    return ConvNet((64, 128, 256, 512), stage=_ResidualStage)
 
 
 @BACKBONES.register("koch-cnn", **{**_GREY, "min_image_size": 65})
