@@ -13,7 +13,6 @@ Recipes:
   omniglot        Omniglot background, whole alphabets held out, 20-way one-shot within alphabet
   omniglot-conv4  the same with a 4-block CNN trained from scratch on 28 px grey-scale characters
   fashion-mnist   Fashion-MNIST IDX files, the official 10,000 test images, precision@1
-  fashion-mnist-conv  the same with conv4-256 trained from scratch on the 28 px grey images
   seeds           AT&T fold 1: the seed notebooks' approaches (fixed pairs + contrastive, fixed
                   triplets + triplet loss, BCE pairs) against online mining, with everything
                   else (backbone, image size, optimiser, epochs, images per epoch) equal
@@ -95,12 +94,6 @@ RECIPES = {
     "fashion-mnist": Recipe(
         "fashion-mnist", FASHION_MNIST, "fashion-mnist", ("retrieval", "precision_at_1"),
         "precision@1 on the 10,000 test images", higher_is_better=True, goal=0.93,
-        reference={"value": 0.919, "metric": "pair accuracy (our pair accuracy is reported beside it)",
-                   "source": "a hobby Siamese network repository"},
-    ),
-    "fashion-mnist-conv": Recipe(
-        "fashion-mnist-conv", FASHION_MNIST, "fashion-mnist-conv", ("retrieval", "precision_at_1"),
-        "precision@1 on the 10,000 test images (conv4-256 from scratch)", higher_is_better=True, goal=0.93,
         reference={"value": 0.919, "metric": "pair accuracy (our pair accuracy is reported beside it)",
                    "source": "a hobby Siamese network repository"},
     ),
