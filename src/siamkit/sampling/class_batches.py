@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from siamkit.errors import SiamkitError
-from siamkit.sampling.registry import SAMPLERS
+from siamkit.sampling.registry import SAMPLERS, refuse_under_torchrun
 
 log = logging.getLogger("siamkit")
 
@@ -56,8 +55,7 @@ def group_batch_loader(images, train, config, loader_options: dict):
     from pytorch_metric_learning.samplers import HierarchicalSampler
     from torch.utils.data import DataLoader
 
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
-        raise SiamkitError("group_batches: not supported under torchrun yet; train in one process or use M-per-class batches")
+    refuse_under_torchrun("group_batches: not supported under torchrun yet; train in one process or use M-per-class batches")
     groups = images.groups if getattr(images, "groups", None) is not None else [record.group for record in train.records]
     names, group_codes = np.unique(np.asarray(groups), return_inverse=True)
     if len(names) < 2 or "" in names:

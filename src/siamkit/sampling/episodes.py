@@ -14,7 +14,7 @@ import logging
 import numpy as np
 
 from siamkit.errors import SiamkitError
-from siamkit.sampling.registry import SAMPLERS
+from siamkit.sampling.registry import SAMPLERS, refuse_under_torchrun
 
 log = logging.getLogger("siamkit")
 
@@ -79,8 +79,7 @@ def episode_loader(images, train, config, loader_options: dict):
     from torch.utils.data import DataLoader
 
     groups = getattr(images, "groups", None)
-    if int(__import__("os").environ.get("WORLD_SIZE", "1") or 1) > 1:
-        raise SiamkitError("sampling episodes: not supported under torchrun yet; train in one process")
+    refuse_under_torchrun("sampling episodes: not supported under torchrun yet; train in one process")
     sampler = EpisodeBatchSampler(
         images.labels, groups, config.episode_ways, config.episode_shots, config.episode_queries,
         config.episodes_within_group, seed=config.seed,

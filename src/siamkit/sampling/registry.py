@@ -20,6 +20,7 @@ and returns the training ``DataLoader``. Its metadata:
 from __future__ import annotations
 
 import difflib
+import os
 
 from siamkit.errors import SiamkitError
 from siamkit.registry import Registry
@@ -55,6 +56,13 @@ def resolve_sampler(sampling: str, group_batches: bool, loss_tuples: str) -> str
     else:
         wanted = "fixed-triplets" if loss_tuples == "triplets" else "fixed-pairs"
     return wanted if wanted in candidates else candidates[0]
+
+
+def refuse_under_torchrun(message: str) -> None:
+    """A one-process sampler (its batches are drawn whole, not split across ranks) under torchrun:
+    ``message`` says which and what to use instead."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise SiamkitError(message)
 
 
 def unknown_sampling(sampling: str) -> SiamkitError:
