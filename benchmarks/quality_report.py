@@ -15,7 +15,7 @@ recipe with `.venv/bin/python benchmarks/quality.py RECIPE`. Every number is mea
 identities (subjects, characters) that no training or validation step saw, except Fashion-MNIST,
 whose 10 classes are the same in training and test (its official test images are used). The
 decision threshold comes from validation identities. "Untrained backbone" is the same backbone
-with its ImageNet weights and no training, embedded and scored the same way on the same test
+with its ImageNet weights (random weights for the networks trained from scratch) and no training, embedded and scored the same way on the same test
 images. Wall time covers scanning, training, threshold choice and the full evaluation on the
 machine named in each section; a load average above its core count means other work shared the
 cores and the time is pessimistic.
@@ -140,12 +140,29 @@ def _summary(results: dict) -> list[str]:
             f"{'≤' if not entry['higher_is_better'] else '≥'} {entry['goal'] * 100 if percent else entry['goal']:g}{' %' if percent else ''}",
             "**met**" if entry["goal_met"] else "not met",
             "yes" if entry["beats_untrained_backbone"] else "**no**",
-            _minutes(entry["total_wall_seconds"] / max(1, entry.get("folds") or 1)),
+            _minutes(entry["total_wall_seconds"] / max(1, len(entry["runs"]))),
         ])
     if not rows:
         return []
     header = ["recipe", "primary metric", "siamkit", "untrained backbone", "published", "goal", "goal met", "beats untrained", "wall time per run"]
     return ["## Summary", "", *_table(header, rows), ""]
+
+
+def _interval(run: dict) -> str:
+    low, high = run.get("primary_ci95") or (None, None)
+    return "–" if low is None or high is None else f"{low:.3f}-{high:.3f}"
+
+
+def _split_seed_table(entry: dict) -> list[str]:
+    """One row per seeded split (Omniglot: which alphabets train, validate and test)."""
+    rows = [[str(run.get("seed", i)), _number(run["primary"]), _interval(run), _number(run["baseline_primary"]),
+             _number(run.get("one_shot_20_across_groups")), _number(run.get("five_shot_20")),
+             _number(run["best_val_roc_auc"]), str(run["epochs"]), _minutes(run["wall_seconds"]),
+             f"{run['load_average'][0]:.1f} / {run['load_average'][1]:.1f}"]
+            for i, run in enumerate(entry["runs"])]
+    header = ["seed (split and initial weights)", entry["primary_metric"], "95 % CI", "untrained", "20-way across groups", "20-way 5-shot",
+              "best val ROC AUC", "epochs", "wall", "load before / after"]
+    return _table(header, rows) + [""]
 
 
 def _details(entry: dict) -> list[str]:
@@ -172,6 +189,8 @@ def _details(entry: dict) -> list[str]:
         if both:
             better = sum(run["eer"] < run["baseline_eer"] and run["map_at_r"] > run["baseline_map_at_r"] for run in both)
             lines += [f"{better} of {len(both)} folds beat the untrained backbone on both EER and MAP@R.", ""]
+    elif entry.get("split_seeds"):
+        lines += _split_seed_table(entry)
     else:
         run = entry["runs"][0]
         lines += [f"Best validation ROC AUC {_number(run['best_val_roc_auc'])} after {run['epochs']} epochs; "
@@ -215,6 +234,9 @@ def render_markdown(results: dict) -> str:
     from omniglot_approaches import OMNIGLOT_APPROACHES  # beside this file (quality.py puts benchmarks/ on sys.path)
 
     lines += OMNIGLOT_APPROACHES
+    from fashion_approaches import FASHION_APPROACHES
+
+    lines += FASHION_APPROACHES
     if results.get("train_speed"):
         lines += results["train_speed"].get("markdown", [])
     return "\n".join(lines).rstrip() + "\n"

@@ -98,6 +98,12 @@ def test_varying_the_miner_where_no_miner_runs_is_refused(tmp_path):
     settings = {"sampling": "fixed", "loss": "contrastive"}
     with pytest.raises(SiamkitError, match="no miner"):
         run_sweep(tmp_path / "no-data-needed", tmp_path / "sweep", ["miner=all,batch-hard"], overrides=settings)
+    # a class-level loss learns from class labels: no miner, and this one has no margin either
+    settings = {"sampling": "online", "loss": "normalized-softmax"}
+    with pytest.raises(SiamkitError, match="no miner runs with --loss normalized-softmax"):
+        run_sweep(tmp_path / "no-data-needed", tmp_path / "sweep", ["miner=all,batch-hard"], overrides=settings)
+    with pytest.raises(SiamkitError, match="the normalized-softmax loss has no margin and no miner runs with it"):
+        run_sweep(tmp_path / "no-data-needed", tmp_path / "sweep", ["margin=0.1,0.2"], overrides=settings)
 
 
 def test_the_margin_counts_where_the_loss_or_its_miner_uses_it():

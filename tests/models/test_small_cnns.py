@@ -10,7 +10,7 @@ from siamkit.models.backbone import BACKBONES, backbone_data_config, check_backb
 from siamkit.models.network import SiameseNetwork
 
 
-@pytest.mark.parametrize("name, sizes", [("conv4", (16, 28, 33)), ("conv4-wide", (16,)), ("conv4-256", (16, 28)), ("resnet12", (16, 28)), ("koch-cnn", (65, 105))])
+@pytest.mark.parametrize("name, sizes", [("conv4", (16, 28, 33)), ("conv4-wide", (16,)), ("conv4-256", (16, 28)), ("conv4-384", (16, 28)), ("resnet12", (16, 28)), ("koch-cnn", (65, 105))])
 def test_each_network_reads_one_channel_at_any_size(name, sizes):
     backbone = create_backbone(name, "auto").eval()
     assert input_channels(backbone) == 1

@@ -9,13 +9,16 @@ LABELS = torch.tensor([0, 0, 1, 1, 2, 2, 0, 1])
 IMAGE_IDS = torch.tensor([10, 11, 20, 21, 30, 31, 10, 20])  # the last two repeat images 10 and 20
 
 
-@pytest.mark.parametrize("loss_name", ["triplet", "contrastive", "multi-similarity", "arcface", "bce"])
+CLASS_LEVEL = ["arcface", "sub-center-arcface", "normalized-softmax", "proxy-anchor"]
+
+
+@pytest.mark.parametrize("loss_name", ["triplet", "contrastive", "multi-similarity", *CLASS_LEVEL, "bce"])
 @pytest.mark.parametrize("miner_name", ["batch-hard", "semi-hard", "all"])
 def test_every_loss_gives_a_finite_differentiable_value(loss_name, miner_name):
     torch.manual_seed(0)
     embeddings = F.normalize(torch.randn(8, 16), dim=1).requires_grad_()
     loss_fn = build_loss(loss_name, 0.5, 16, 3)
-    if loss_name == "arcface":
+    if loss_name in CLASS_LEVEL:
         value = loss_fn(embeddings, LABELS)
     else:
         indices = batch_indices(loss_name, build_miner(miner_name, 0.5), embeddings, LABELS, IMAGE_IDS)
@@ -50,3 +53,33 @@ def test_a_good_embedding_has_lower_loss_than_a_bad_one():
         loss_fn = build_loss(name, 0.5, 2, 2)
         value = lambda e: loss_fn(e, labels, batch_indices(name, None, e, labels, ids))  # noqa: E731
         assert value(good) < value(bad)
+
+
+def test_class_level_losses_get_their_settings():
+    import math
+
+    # the ArcFace family takes degrees (pytorch-metric-learning keeps radians)
+    assert build_loss("arcface", 20.0, 16, 5).margin == pytest.approx(math.radians(20.0))
+    sub = build_loss("sub-center-arcface", 25.0, 16, 5)
+    assert sub.margin == pytest.approx(math.radians(25.0)) and sub.sub_centers == 3 and sub.W.shape == (16, 15)
+    assert build_loss("normalized-softmax", 0.0, 16, 5).temperature == 0.05
+    proxy = build_loss("proxy-anchor", 0.2, 16, 5)
+    assert proxy.margin == 0.2 and proxy.alpha == 32 and proxy.proxies.shape == (5, 16)
+
+
+@pytest.mark.parametrize("loss_name", CLASS_LEVEL)
+def test_class_level_losses_learn_their_proxies_and_prefer_separated_classes(loss_name):
+    from siamkit.losses.registry import LOSSES
+
+    assert LOSSES.metadata(loss_name)["class_level"]
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    loss_fn = build_loss(loss_name, LOSSES.metadata(loss_name)["default_margin"], 3, 3)
+    assert any(p.requires_grad for p in loss_fn.parameters())  # its proxies train with the network
+    with torch.no_grad():  # point each class's proxies (sub-centres included) at one axis
+        weights = next(loss_fn.parameters())
+        axes = torch.eye(3).repeat_interleave(weights.numel() // 9, dim=0)
+        weights.copy_(axes.T if weights.shape[0] == 3 else axes)
+    aligned = torch.eye(3)[labels]
+    shuffled = torch.eye(3)[torch.tensor([1, 2, 2, 0, 0, 1])]
+    assert float(loss_fn(aligned, labels)) < float(loss_fn(shuffled, labels))

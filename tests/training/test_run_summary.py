@@ -37,3 +37,14 @@ def test_a_run_logs_its_plan_at_the_start_and_its_verdict_at_the_end(tiny_datase
     metrics = json.loads(result.metrics_path.read_text())
     assert messages[-1] == training_verdict(metrics)
     assert re.fullmatch(r"test ROC AUC \d\.\d{3}, untrained \d\.\d{3}: (\+\d\.\d{3}|training did not help)", messages[-1])
+
+
+def test_the_plan_says_no_miner_runs_with_a_class_level_loss():
+    from siamkit.pipelines.run_summary import describe_plan
+    from siamkit.training.config import load_config
+
+    split = Split(train=["a/1.png", "a/2.png"], val=["b/1.png"], test=["c/1.png"], identity_counts={"train": 1, "val": 1, "test": 1})
+    mined = "\n".join(describe_plan(load_config(None, tiny_train_settings(loss="multi-similarity", miner="batch-hard")), split))
+    proxies = "\n".join(describe_plan(load_config(None, tiny_train_settings(loss="normalized-softmax", miner="batch-hard")), split))
+    assert "with miner batch-hard" in mined
+    assert "miner batch-hard" not in proxies and "no miner (the loss reads class labels)" in proxies

@@ -38,6 +38,7 @@ def test_online_training_writes_a_complete_run_folder(tiny_dataset, tmp_path):
         {"sampling": "fixed", "loss": "bce"},
         {"sampling": "online", "loss": "bce", "miner": "all"},
         {"sampling": "online", "loss": "arcface"},
+        {"sampling": "online", "loss": "normalized-softmax"},
         {"sampling": "online", "loss": "multi-similarity", "miner": "batch-hard"},
     ],
     ids=lambda s: f"{s['sampling']}-{s['loss']}",

@@ -11,6 +11,8 @@ global average pooling, so one set of weights works at any input size.
 * ``conv4-wide``  the same with 128 channels (four times the compute).
 * ``conv4-256``   widths doubling 32-64-128-256: about conv4's compute, four times its features
                   (for many classes or larger images, such as Fashion-MNIST).
+* ``conv4-384``   widths 48-96-192-384: about 2.25 times conv4-256's multiply-adds; on Fashion-MNIST
+                  (54,000 training images, 10 classes) it learns faster per epoch than conv4-256.
 * ``resnet12``    the ResNet-12 of TADAM / MetaOptNet (4 residual stages of three 3x3 convolutions,
                   widths 64-128-256-512): stronger, about 30 times conv4's compute.
 * ``koch-cnn``    Koch, Zemel and Salakhutdinov (2015)'s Siamese CNN for 105 px (conv 10x10,
@@ -122,6 +124,11 @@ def conv4_wide() -> nn.Module:
 @BACKBONES.register("conv4-256", **_GREY)
 def conv4_256() -> nn.Module:
     return ConvNet((32, 64, 128, 256))
+
+
+@BACKBONES.register("conv4-384", **_GREY)
+def conv4_384() -> nn.Module:
+    return ConvNet((48, 96, 192, 384))
 
 
 @BACKBONES.register("resnet12", **_GREY)

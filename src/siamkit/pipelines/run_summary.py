@@ -14,6 +14,7 @@ from siamkit.evaluation.verdict import training_verdict
 from siamkit.losses import LOSSES
 from siamkit.sampling import SAMPLERS
 from siamkit.training.config import TrainConfig
+from siamkit.training.losses import miner_is_used
 
 log = logging.getLogger("siamkit")
 
@@ -36,7 +37,8 @@ def describe_plan(config: TrainConfig, split: Split) -> list[str]:
         sampler += (f" ({config.episode_ways}-way {config.episode_shots}-shot, {config.episode_queries} queries per identity"
                     f"{f', {config.episodes_within_group:.0%} within one group' if config.episodes_within_group else ''})")
     elif SAMPLERS.metadata(config.sampler_name)["batches"] == "labelled":
-        sampler += f" with miner {config.miner}, {config.m_per_class} images per identity"
+        mining = f"miner {config.miner}" if miner_is_used(config) else "no miner (the loss reads class labels)"
+        sampler += f" with {mining}, {config.m_per_class} images per identity"
     budget = f"up to {config.max_epochs} epoch{'s' if config.max_epochs != 1 else ''}"
     budget += f" or {config.max_time:g} min" if config.max_time else ""
     sizes = ", ".join(

@@ -84,14 +84,28 @@ def _configs(key: str, values, config_path, overrides: dict | None) -> list[Trai
     return configs
 
 
+def _no_miner_reason(config: TrainConfig) -> str:
+    from siamkit.losses.registry import LOSSES
+
+    return "no miner runs with " + (f"--loss {config.loss}" if LOSSES.metadata(config.loss)["class_level"] else "--sampling fixed")
+
+
+def _no_margin_reason(config: TrainConfig) -> str:
+    from siamkit.losses.registry import LOSSES
+
+    if LOSSES.metadata(config.loss)["class_level"]:
+        return f"the {config.loss} loss has no margin and no miner runs with it"
+    return f"the {config.loss} loss ignores the margin (only a semi-hard miner would use it)"
+
+
 def _check_option_matters(key: str, configs: list[TrainConfig]) -> None:
     """Refuse a sweep whose runs would all train the same model: a table of different margins
     over identical runs reads as "the margin does not matter" when it was never used."""
     from siamkit.training.losses import margin_is_used, miner_is_used
 
     checks = {
-        "margin": (margin_is_used, lambda c: f"the {c.loss} loss ignores the margin (only a semi-hard miner would use it)"),
-        "miner": (miner_is_used, lambda c: "no miner runs with " + ("--loss arcface" if c.loss == "arcface" else "--sampling fixed")),
+        "margin": (margin_is_used, _no_margin_reason),
+        "miner": (miner_is_used, _no_miner_reason),
     }
     if key not in checks:
         return
