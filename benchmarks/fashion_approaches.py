@@ -22,8 +22,9 @@ scored once per recipe on the 10,000 official test images. 2 cores, no GPU, 2026
 Throughput of one training step (batch 128, 28 px, AdamW, 2 cores): `conv4-256` 629 images/s,
 1,040 with channels_last, 669 / 817 under `torch.compile` (without / with channels_last);
 `conv4-384` 384, 508 with channels_last, 369 / 399 compiled. siamkit trains channels_last and
-eager, the fastest of the four. In siamkit an epoch of `fashion-mnist-conv` takes about 170 s
-against 110-125 s in the script: the per-image PIL augmentation and Lightning's loop cost the rest.
+eager, the fastest of the four. In siamkit an epoch of `fashion-mnist-conv` takes 148-167 s
+against 110-125 s in the script; the per-image PIL augmentation and Lightning's loop cost the rest
+(not the loader worker: one epoch took 142 s with siamkit's one worker and 146 s with none).
 
 The goal (precision@1 >= 0.93 within 30 minutes) is not met: 0.905. The curve was still rising
 after 10 epochs (script: 0.891 at 5, 0.910 at 10), and 10 epochs of `conv4-384` already fill the
@@ -31,5 +32,5 @@ after 10 epochs (script: 0.891 at 5, 0.910 at 10), and 10 epochs of `conv4-384` 
 notebook 14 reaches 93.2 % test accuracy on Fashion-MNIST in 5 epochs with six stride-2 residual
 blocks and a one-cycle schedule), pad-and-crop shifts instead of resized crops for short budgets,
 mirror averaging at test time (+0.3 points on validation in the script), and a faster input
-pipeline (siamkit's one loader worker competes with training for the 2 cores).
+pipeline (augmenting whole batches of tensors instead of PIL images one by one).
 """.splitlines() + [""]

@@ -49,6 +49,6 @@ Next (issue 15's third session): train on the validation alphabets too once the 
 alphabets), whole-class pre-training of the backbone on all training characters before or instead
 of episodes (Tian et al. 2020's simple baseline; Lake et al. 2019 report a plain classifier-trained
 convnet level with prototypical networks on this task), a faster input pipeline to buy epochs
-(siamkit's epoch takes about 110 s where the in-memory script takes about 55 s), Koch's affine
+(siamkit's epoch takes about 110 s where the in-memory script takes about 50 s), Koch's affine
 distortions at the longer budget, and `resnet12` where a GPU is lent.
 """.splitlines() + [""]
