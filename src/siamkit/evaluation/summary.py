@@ -58,7 +58,8 @@ def evaluate_embeddings(
 ) -> dict:
     """Verification, retrieval, one-shot and triplet metrics on test embeddings.
 
-    ``shots`` beyond 1 add N-way K-shot results: ``"k_shot": {"5": {"20": {...}}}`` (5 support
+    ``ways`` and ``shots`` are iterables of whole numbers (the config parses "1,5": ``parse_shots``); ``shots``
+    beyond 1 add N-way K-shot results: ``"k_shot": {"5": {"20": {...}}}`` (5 support
     images per identity, 20 ways), and ``"k_shot_across_groups"`` beside them with ``within_group``.
 
     Returns ``{"verification": {...}, "retrieval": {...}, "one_shot": {"5": {...}, ...},
@@ -96,8 +97,6 @@ def evaluate_embeddings(
     if within_group:
         across = _one_shot_all(array, label_array, ways, episodes, seed, None, False, skipped)
     k_shot, k_across = {}, {}
-    if isinstance(shots, (int, str)):  # 5 or "1,5" as well as (1, 5)
-        shots = [shots] if isinstance(shots, int) else [part for part in shots.split(",") if part.strip()]
     for k in sorted({int(k) for k in shots} - {1}):
         k_shot[str(k)] = _one_shot_all(array, label_array, ways, episodes, seed, test_groups, within_group, skipped, k)
         if within_group:

@@ -36,7 +36,7 @@ def _label_ids(dataset: ImageDataset) -> tuple[list[str], list[int]]:
 def _train_loader(train: ImageDataset, preprocessing: Preprocessing, config: TrainConfig):
     """The training DataLoader from the sampler registered for ``config`` (see siamkit.sampling)."""
     from siamkit.sampling import SAMPLERS
-    from siamkit.training.datasets import ImageListDataset, rotated_classes
+    from siamkit.training.datasets import ROTATIONS, ImageListDataset, rotated_classes
 
     augmentation = Augmentation(
         enabled=config.augment,
@@ -52,7 +52,7 @@ def _train_loader(train: ImageDataset, preprocessing: Preprocessing, config: Tra
     groups, turns = [record.group for record in train.records], None
     if config.rotate_classes:
         paths, labels, groups, turns = rotated_classes(paths, labels, groups)
-        log.info("rotate_classes: %d training identities in 4 rotations each", len(set(labels)) // 4)
+        log.info("rotate_classes: %d training identities in %d rotations each", len(set(labels)) // ROTATIONS, ROTATIONS)
     images = ImageListDataset(paths, labels, preprocessing.train_transform(augmentation), groups, turns)
     workers = _workers(config)
     common = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
@@ -157,7 +157,9 @@ def fit(network, preprocessing, train_set, val_set, config, run, device, resume,
     if config.channels_last:
         network = network.to(memory_format=torch.channels_last)
     train_loader = _train_loader(train_set, preprocessing, config)
-    num_classes = len(train_set.identities()) * (4 if config.rotate_classes else 1)
+    from siamkit.training.datasets import ROTATIONS
+
+    num_classes = len(train_set.identities()) * (ROTATIONS if config.rotate_classes else 1)
     val_loader, val_labels = _val_loader(val_set, preprocessing, config)
     module = SiameseModule(config, network, num_classes, _validation_pairs(val_labels, config.seed))
     trainer, checkpoint = _trainer(config, run, device, run / "history.csv")

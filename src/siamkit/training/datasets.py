@@ -52,11 +52,14 @@ class ImageListDataset(Dataset):
 _TURNS = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_270}
 
 
+ROTATIONS = 4  # each identity at 0, 90, 180 and 270 degrees: ROTATIONS identities (rotated_classes)
+
+
 def rotated_classes(paths: Sequence[str], labels: Sequence[int], groups: Sequence[str]):
     """Each identity, rotated by 0, 90, 180 and 270 degrees, as four identities (Vinyals et al.
     2016): label ``4 * label + turns``. Applied to training images only, after the split, so a
     rotated copy of a validation or test identity never reaches training."""
-    rotated = [(path, 4 * label + turns, group, turns) for turns in range(4) for path, label, group in zip(paths, labels, groups)]
+    rotated = [(path, ROTATIONS * label + turns, group, turns) for turns in range(ROTATIONS) for path, label, group in zip(paths, labels, groups)]
     new_paths, new_labels, new_groups, quarter_turns = (list(column) for column in zip(*rotated))
     return new_paths, new_labels, new_groups, quarter_turns
 
