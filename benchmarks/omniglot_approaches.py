@@ -17,6 +17,7 @@ and, once per recipe, its test alphabets. 2 cores, no GPU, 2026-12-07.
 | *script*: raw pixels (nothing learnt) | 21.0 % | – | – | – | – |
 | *script*: conv4 (64 ch) from scratch, prototypical loss, 60-way 1-shot 5-query episodes, rotations as classes, Adam 1e-3 cosine | 56.7 % | 70.5 % | – | – | 4 min |
 | *script*: the same, 10 min | 68.6 % (training alphabets 85.0 %) | 78.1 % | – | – | 10 min |
+| *script*: the same 10 min at 42 px instead of 28 px (441 episodes in the time 28 px takes for 1,054) | 67.7 % (training alphabets 80.4 %) | 79.1 % | – | – | 10 min |
 | *script*: the same, 30-way episodes | 60.2 % | 70.7 % | – | – | 4 min |
 | *script*: 30-way, half of the episodes inside one alphabet | 59.0 % | 69.5 % | – | – | 4 min |
 | *script*: the same + Koch's affine distortions (rotation, shear, scale, translation) | 59.4 % | 70.6 % | – | – | 4 min |
@@ -27,6 +28,7 @@ and, once per recipe, its test alphabets. 2 cores, no GPU, 2026-12-07.
 | *siamkit*: `omniglot-conv4` with 10 epochs: conv4 (64 ch) from scratch at 28 px, prototypical loss, 60-way 1-shot 5-query episodes, rotations as classes, MLP head to 64-d, Adam 1e-3 cosine | 68.4 % (5-shot 85.7 %) | 84.2 % (5-shot 94.6 %) | 86.6 % (5-shot 95.8 %) | 93.0 % (5-shot 97.7 %) | 18 min |
 | *siamkit*: **`omniglot-conv4` as shipped: the same, 16 epochs** | **69.8 %** (5-shot 86.9 %) | 86.3 % (5-shot 95.1 %) | **88.7 %** (95 % CI 86.6-90.5; 5-shot 96.4 %) | 94.8 % (5-shot 98.2 %) | 27.5 min (28 min with evaluation) |
 | *siamkit*: `omniglot-conv4` on 3 splits (seeds 0, 1, 2 of the group split: alphabets and initial weights), issue 15's protocol | – | – | **80.2 ± 7.4 %** (88.7, 75.0, 77.0; 95 % CIs 86.6-90.5, 72.2-77.6, 74.3-79.5) | 89.7 ± 4.4 % | 28.0, 30.2, 30.0 min with evaluation |
+| *siamkit*: `omniglot-conv4` with each character decoded once per run (`ImageListDataset(cache=True)`; epochs of 61-79 s instead of 106-128 s, the same losses) and 22 epochs instead of 16 in about the time 16 took before, split seed 0 | val ROC AUC 0.9888 (0.9869 with 16) | – | 88.9 % (95 % CI 86.8-90.7) against 88.7 % | 95.3 % against 94.8 % | 26.8 min (27.6 min with evaluation) |
 | *siamkit*: the shipped model (split seed 0) embedding each character averaged with its mirror image (`flip_average`) | 64.9 % (5-shot 80.4 %) | 82.0 % | – | – | – |
 
 The validation alphabets of siamkit's split are much harder than its test alphabets (61 % against
@@ -44,11 +46,17 @@ flattened at 0.987-0.990 over the last epochs of every split. Seeds 1 and 2 reac
 training limit in their 16th epoch and took 30.0-30.2 minutes with evaluation: `max_time` should
 drop to 28 for the whole run to fit 30 minutes. Mirror averaging, which helps photographs, costs
 5 points on characters.
-Next (issue 15's third session): train on the validation alphabets too once the epochs are chosen
-(25 alphabets instead of 20; published Omniglot results fall steeply with fewer training
-alphabets), whole-class pre-training of the backbone on all training characters before or instead
-of episodes (Tian et al. 2020's simple baseline; Lake et al. 2019 report a plain classifier-trained
-convnet level with prototypical networks on this task), a faster input pipeline to buy epochs
-(siamkit's epoch takes about 110 s where the in-memory script takes about 50 s), Koch's affine
-distortions at the longer budget, and `resnet12` where a GPU is lent.
+Third session (2026-12-07), the last one before the goal is declared blocked: siamkit now decodes
+and resizes each training and validation image once per run when no random augmentation can change
+it, so an `omniglot-conv4` epoch takes 61-79 s instead of 106-128 s (the first epoch's loss on split
+seed 1 is the same to four decimals). Spending the saved time on 22 epochs instead of 16 moved split
+seed 0's test accuracy from 88.7 % to 88.9 %, inside either confidence interval: the curve is flat,
+so the recipe keeps 16 epochs and now simply finishes sooner (`max_time` 28 min). Larger characters
+(42 px) learn more per episode but not per minute (67.7 % against 68.6 % on validation at the same 10
+minutes). Earlier sessions' tries were no better: Koch's distortions, within-alphabet episodes,
+30-way episodes, a whole-class cosine classifier, mirror averaging, an ImageNet Lite0 with episodes.
+The mean over 3 splits stays at 80.2 % against the 95 % goal; closing that gap needs something of a
+different kind (a residual network at tens of thousands of episodes on a GPU, or models built for
+strokes), not a setting of these. Lake et al. (2019) also note that published Omniglot one-shot
+gains mostly came with new splits and procedures that make the task easier than this one.
 """.splitlines() + [""]

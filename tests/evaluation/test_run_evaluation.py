@@ -79,7 +79,7 @@ def test_the_threshold_is_the_model_folders_even_when_test_labels_change(trained
 
     monkeypatch.setattr("siamkit.evaluation.summary.choose_threshold", refuse)
     shuffled = _shuffled_copy(trained["data"], tmp_path / "shuffled")
-    result = evaluate_model_folder(trained["model"], shuffled, tmp_path / "eval", split="all", ways="2", episodes=20, baseline=False)
+    result = evaluate_model_folder(trained["model"], shuffled, tmp_path / "eval", split="all", ways="2", episodes=20, baseline=False, plots=False)
     assert result.metrics["verification"]["threshold"] == stored
     assert result.metrics["verification"]["threshold_rule"] == "max_accuracy"
 
@@ -195,7 +195,7 @@ def siamkit_log(caplog):
 
 def test_split_all_says_it_includes_the_training_images(trained, tmp_path, siamkit_log):
     result = evaluate_model_folder(trained["model"], trained["data"], tmp_path / "eval", split="all", ways="2",
-                                   episodes=20, baseline=False)
+                                   episodes=20, baseline=False, plots=False)
     assert "includes the training images" in result.metrics["protocol"]["setting"]
     banner = _banner(result.report_path)
     assert "includes the training images" in banner and "Closed-set" not in banner and "Open-set" not in banner
@@ -219,7 +219,7 @@ def test_split_all_of_any_run_is_labelled_as_including_the_training_images(tmp_p
 
 def test_a_moved_copy_of_the_training_data_is_still_evaluated_on_its_test_split(trained, tmp_path):
     moved = shutil.copytree(trained["data"], tmp_path / "moved" / "data_copy")
-    result = evaluate_model_folder(trained["model"], moved, tmp_path / "eval", ways="2", episodes=20, baseline=False)
+    result = evaluate_model_folder(trained["model"], moved, tmp_path / "eval", ways="2", episodes=20, baseline=False, plots=False)
     protocol = result.metrics["protocol"]
     assert protocol["evaluated"] == "test split" and protocol["setting"] == "open-set"
     assert result.metrics["test_images"] == 12  # the 3 test identities, not all 48 images
@@ -231,7 +231,7 @@ def test_a_moved_copy_of_the_training_data_is_still_evaluated_on_its_test_split(
     stored.pop("dataset_sha256", None)
     (old_run / "split.json").write_text(json.dumps(stored))
     for data in (trained["data"], moved):  # at the same place, and moved with the same relative paths
-        result = evaluate_model_folder(old_run / "model", data, tmp_path / "eval_old", ways="2", episodes=20, baseline=False)
+        result = evaluate_model_folder(old_run / "model", data, tmp_path / "eval_old", ways="2", episodes=20, baseline=False, plots=False)
         assert result.metrics["protocol"]["evaluated"] == "test split" and result.metrics["test_images"] == 12
 
 
@@ -242,14 +242,14 @@ def test_a_changed_copy_of_the_training_data_is_refused_for_a_test_split(trained
         evaluate_model_folder(trained["model"], changed, tmp_path / "eval", ways="2", episodes=20, baseline=False)
     assert "\n" not in str(caught.value)
     result = evaluate_model_folder(trained["model"], changed, tmp_path / "eval", split="all", ways="2", episodes=20,
-                                   baseline=False)
+                                   baseline=False, plots=False)
     assert "includes the training images" in _banner(result.report_path)
 
 
 def test_without_the_runs_split_the_report_says_the_split_is_unknown(trained, tmp_path):
     alone = shutil.copytree(trained["model"], tmp_path / "shared" / "model")  # the model folder without its run
     moved = shutil.copytree(trained["data"], tmp_path / "moved")
-    result = evaluate_model_folder(alone, moved, tmp_path / "eval", ways="2", episodes=20, baseline=False)
+    result = evaluate_model_folder(alone, moved, tmp_path / "eval", ways="2", episodes=20, baseline=False, plots=False)
     assert result.metrics["protocol"]["setting"] == "unknown"
     banner = _banner(result.report_path)
     assert "Split unknown" in banner and "Open-set" not in banner
@@ -268,10 +268,24 @@ def test_unsupported_operating_points_are_reported_as_such(trained, tmp_path, ca
     # 12 identities x 4 images: 72 same and 72 different pairs, too few for FPR 1% or 0.1%.
     with caplog.at_level(logging.INFO, logger="siamkit"):
         result = evaluate_model_folder(trained["model"], trained["data"], tmp_path / "eval", split="all", ways="2",
-                                       episodes=20, baseline=False)
+                                       episodes=20, baseline=False, plots=False)
     saved = json.loads(result.metrics_path.read_text())["verification"]
     assert saved["tpr_at_fpr"] == {"0.01": None, "0.001": None}
     assert "not measurable with 72 negative pairs" in saved["tpr_at_fpr_not_measurable"]["0.01"]
     assert "not measurable with 72 negative pairs" in result.report_path.read_text(encoding="utf-8")
     summary = [r.getMessage() for r in caplog.records if "ROC AUC" in r.getMessage()]
     assert summary and "TPR at FPR 1%: not measurable with 72 negative pairs" in summary[-1]
+
+
+def test_plots_off_writes_the_same_numbers_and_a_report_without_figures(trained, tmp_path):
+    settings = dict(split="all", ways="2", episodes=20, baseline=False)
+    drawn = evaluate_model_folder(trained["model"], trained["data"], tmp_path / "drawn", **settings)
+    bare = evaluate_model_folder(trained["model"], trained["data"], tmp_path / "bare", plots=False, **settings)
+    numbers = [json.loads(result.metrics_path.read_text()) for result in (drawn, bare)]
+    for metrics in numbers:
+        metrics.pop("timing")
+    assert numbers[0] == numbers[1]
+    assert (tmp_path / "drawn" / "plots" / "roc.png").is_file() and not (tmp_path / "bare" / "plots").exists()
+    drawn_html, bare_html = (result.report_path.read_text(encoding="utf-8") for result in (drawn, bare))
+    assert "data:image/png;base64," in drawn_html and "data:image/png" not in bare_html
+    assert "plots off" in bare_html and "plots off" not in drawn_html

@@ -28,6 +28,7 @@ def evaluate_command(
     within_group: bool = typer.Option(False, "--within-group", help="Draw each episode's identities from one group (e.g. one Omniglot alphabet)."),
     seed: int = typer.Option(0, help="Seed for pairs and episodes (same seed, same numbers)."),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also measure the untrained backbone."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the report's figures (--no-plots: numbers only, faster)."),
 ) -> None:
     """Measure a model on identities it never trained on; write metrics.json and report.html."""
     from siamkit.io.outputs import check_output_folder
@@ -39,7 +40,7 @@ def evaluate_command(
     result = evaluate_model_folder(
         model, data, out, split=split, ways=ways or DEFAULT_WAYS, episodes=episodes, within_group=within_group,
         seed=seed, max_pairs=pairs, history=history if history.is_file() else None, baseline=baseline,
-        strict_ways=ways is not None, shots=shots,
+        strict_ways=ways is not None, shots=shots, plots=plots,
     )
     typer.echo(f"metrics: {result.metrics_path}")
     typer.echo(f"report: {result.report_path}")

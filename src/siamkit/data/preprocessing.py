@@ -87,17 +87,19 @@ class Preprocessing:
         from torchvision import transforms as T
         from torchvision.transforms import InterpolationMode
 
-        if not augment.enabled:
+        if not augment.random:
             return self.eval_transform()
-        steps = self._grey_steps() + [
-            T.RandomResizedCrop(
+        if augment.crop_scale < 1.0:
+            crop = T.RandomResizedCrop(
                 self.image_size,
                 scale=(augment.crop_scale, 1.0),
                 ratio=(3 / 4, 4 / 3),
                 interpolation=self.interpolation_mode,
                 antialias=True,
             )
-        ]
+        else:  # the whole image, as evaluation sees it (no crop a pixel short at a random offset)
+            crop = T.Resize((self.image_size, self.image_size), interpolation=self.interpolation_mode, antialias=True)
+        steps = self._grey_steps() + [crop]
         if augment.horizontal_flip:
             steps.append(T.RandomHorizontalFlip())
         if augment.color_jitter > 0:
@@ -136,3 +138,18 @@ class Augmentation:
     shear: float = 0.0  # degrees
     scale_jitter: float = 0.0  # 0.2: scaled by 0.8 to 1.2
     translate: float = 0.0  # fraction of the side
+
+    @property
+    def random(self) -> bool:
+        """Whether two passes over one image can differ. Without it (``crop_scale`` 1 and nothing
+        else) training sees each image as evaluation does, resized whole, and what the transform
+        computes can be kept (:class:`siamkit.training.datasets.ImageListDataset`'s ``cache``)."""
+        return self.enabled and (
+            self.crop_scale < 1.0
+            or self.horizontal_flip
+            or self.color_jitter > 0
+            or self.rotation > 0
+            or self.shear > 0
+            or self.scale_jitter > 0
+            or self.translate > 0
+        )

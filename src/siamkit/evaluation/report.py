@@ -126,6 +126,8 @@ def _skipped_notes(metrics: dict) -> list[str]:
 
 def _plot_sections(metrics: dict, plots: dict) -> list[str]:
     available = {key: path for key, path in plots.items() if path and Path(path).is_file()}
+    if not plots:
+        return ['<p class="note">No figures: evaluated with plots off (siamkit evaluate --no-plots).</p>']
     known = [key for key, _ in PLOT_SECTIONS]
     sections = [(key, heading) for key, heading in PLOT_SECTIONS if key in available]
     sections += [(key, key.replace("_", " ").capitalize()) for key in available if key not in known]

@@ -128,10 +128,13 @@ def evaluate_model_folder(
     strict_ways: bool = True,
     backend: str = "auto",
     shots="1",
+    plots: bool = True,
 ) -> EvaluationResult:
     """Evaluate ``model_folder`` on ``data``; ``strict_ways`` makes an unsupportable N-way an error
     (what a user who typed ``--ways`` wants) instead of a skipped row (what training's report wants).
-    ``backend`` is ``SiameseModel.load``'s: the default measures what a CPU serves (onnxruntime)."""
+    ``backend`` is ``SiameseModel.load``'s: the default measures what a CPU serves (onnxruntime).
+    ``plots=False`` writes the numbers and the report without figures (a few seconds less per
+    evaluation, for scripts and CI jobs that only read metrics.json)."""
     model_folder, out = Path(model_folder), Path(out)
     ways = parse_ways(ways)
     shots = parse_shots(shots)
@@ -177,7 +180,7 @@ def evaluate_model_folder(
     }
 
     out.mkdir(parents=True, exist_ok=True)
-    figures = _plots(out, metrics, test, embeddings, labels, Path(history) if history else None, max_pairs, seed)
+    figures = _plots(out, metrics, test, embeddings, labels, Path(history) if history else None, max_pairs, seed) if plots else {}
     saved = {**metrics, "verification": {k: v for k, v in metrics["verification"].items() if k != "roc"}}
     if isinstance(saved.get("baseline"), dict) and "verification" in saved["baseline"]:
         saved["baseline"] = {**saved["baseline"], "verification": {k: v for k, v in saved["baseline"]["verification"].items() if k != "roc"}}

@@ -53,11 +53,26 @@ def _train_loader(train: ImageDataset, preprocessing: Preprocessing, config: Tra
     if config.rotate_classes:
         paths, labels, groups, turns = rotated_classes(paths, labels, groups)
         log.info("rotate_classes: %d training identities in %d rotations each", len(set(labels)) // ROTATIONS, ROTATIONS)
-    images = ImageListDataset(paths, labels, preprocessing.train_transform(augmentation), groups, turns)
     workers = _workers(config)
+    # Random batches: in time every worker of every local process (torchrun) holds every image.
+    copies = max(1, workers) * max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    cache = not augmentation.random and _fits_in_memory(len(paths), preprocessing, copies, "training")
+    images = ImageListDataset(paths, labels, preprocessing.train_transform(augmentation), groups, turns, cache=cache)
     common = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
     build = SAMPLERS.get(config.sampler_name, option="--sampling")
     return build(images, train, config, common)
+
+
+CACHE_BYTES = 1 << 30  # transformed images kept in memory by one loader, all its copies together
+
+
+def _fits_in_memory(count: int, preprocessing: Preprocessing, copies: int, role: str) -> bool:
+    """Whether ``copies`` copies of ``count`` transformed images fit :data:`CACHE_BYTES`."""
+    size = count * preprocessing.in_chans * preprocessing.image_size**2 * 4 * max(1, copies)
+    if size > CACHE_BYTES:
+        return False
+    log.info("%s images decoded once and kept in memory (%d images, %.0f MB)", role, count, size / 2**20)
+    return True
 
 
 def _needs_pair_head(config: TrainConfig) -> bool:
@@ -73,8 +88,10 @@ def _val_loader(val: ImageDataset, preprocessing: Preprocessing, config: TrainCo
 
     paths, labels = _label_ids(val)
     order = interleave_identities(labels, config.m_per_class)
-    dataset = ImageListDataset([paths[i] for i in order], [labels[i] for i in order], DecodedTensor(preprocessing))
     workers = _workers(config)
+    # A fixed order: each worker gets the same batches every epoch, so the copies add up to one.
+    cache = _fits_in_memory(len(paths), preprocessing, 1, "validation")
+    dataset = ImageListDataset([paths[i] for i in order], [labels[i] for i in order], DecodedTensor(preprocessing), cache=cache)
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=False, num_workers=workers, persistent_workers=workers > 0)
     return loader, dataset.labels
 

@@ -22,7 +22,12 @@ from siamkit.sampling.tuple_datasets import PairDataset, TripletDataset  # noqa:
 class ImageListDataset(Dataset):
     """Images with a class label each; optionally a group each (``groups``, read by the group
     samplers) and a rotation by ``quarter_turns[i]`` x 90 degrees before the transform
-    (:func:`rotated_classes`)."""
+    (:func:`rotated_classes`).
+
+    ``cache=True`` keeps each transformed image after its first use, for a transform that gives
+    the same tensor every time (no random augmentation): small images, such as characters at
+    28 px, then cost their decoding once per run instead of once per epoch. Each loader worker
+    keeps its own copy, so the caller decides whether it fits in memory."""
 
     def __init__(
         self,
@@ -31,21 +36,31 @@ class ImageListDataset(Dataset):
         transform: Callable,
         groups: Sequence[str] | None = None,
         quarter_turns: Sequence[int] | None = None,
+        cache: bool = False,
     ):
         self.paths = list(paths)
         self.labels = list(labels)
         self.transform = transform
         self.groups = list(groups) if groups is not None else None
         self.quarter_turns = list(quarter_turns) if quarter_turns is not None else None
+        self.cache: dict[int, object] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int):
+        image = self.cache.get(index) if self.cache is not None else None
+        if image is None:
+            image = self._transformed(index)
+            if self.cache is not None:
+                self.cache[index] = image
+        return image, torch.tensor(self.labels[index]), torch.tensor(index)
+
+    def _transformed(self, index: int):
         image = load_image(self.paths[index])
         if self.quarter_turns is not None and self.quarter_turns[index]:
             image = image.transpose(_TURNS[self.quarter_turns[index] % 4])
-        return self.transform(image), torch.tensor(self.labels[index]), torch.tensor(index)
+        return self.transform(image)
 
 
 # Counter-clockwise quarter turns as PIL transposes (exact, no resampling).
