@@ -17,7 +17,7 @@ def _quick_export():
 
 
 def _shared_settings() -> dict:
-    settings = tiny_train_settings(max_epochs=1, ways="2", episodes=20)
+    settings = tiny_train_settings(max_epochs=1, ways="2", episodes=20, plots=False)  # sweep.html has its own figure
     settings.pop("evaluate")  # a sweep evaluates every run
     return settings
 
@@ -31,7 +31,7 @@ def test_a_sweep_trains_one_run_per_value_on_one_split(tmp_path):
     runs = [out / "margin=0.25", out / "margin=0.5"]
     for run in runs:
         assert (run / "model" / "config.json").is_file() and (run / "metrics.json").is_file()
-        assert (run / "report.html").is_file()
+        assert (run / "report.html").is_file() and not (run / "plots").exists()  # plots: false reaches the evaluation
     assert (runs[0] / "split.json").read_text() == (runs[1] / "split.json").read_text()
     margins = [json.loads((run / "model" / "config.json").read_text())["margin"] for run in runs]
     assert margins == [0.25, 0.5]

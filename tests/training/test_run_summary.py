@@ -16,7 +16,7 @@ def test_a_run_logs_its_plan_at_the_start_and_its_verdict_at_the_end(tiny_datase
     from siamkit.training.config import load_config
 
     monkeypatch.setattr(logging.getLogger("siamkit"), "propagate", True)  # the CLI turns it off
-    config = load_config(None, tiny_train_settings(evaluate=True, lr=3e-4))
+    config = load_config(None, tiny_train_settings(evaluate=True, lr=3e-4, plots=False))
     with quick_onnx_export(), caplog.at_level(logging.INFO, logger="siamkit"):
         result = train_and_evaluate(tiny_dataset, tmp_path / "run", config)
     messages = [record.getMessage() for record in caplog.records if record.name.startswith("siamkit")]

@@ -116,7 +116,7 @@ def test_idx_dataset_trains_on_its_own_split(tmp_path):
     from tests.data.test_idx import make_idx_dataset
 
     data = make_idx_dataset(tmp_path / "fm", train=48, test=24)
-    settings = tiny_train_settings(split="0.75,0.25,0.0", evaluate=True, ways="2", episodes=10)
+    settings = tiny_train_settings(split="0.75,0.25,0.0", evaluate=True, ways="2", episodes=10, plots=False)
     result = train_and_evaluate(data, tmp_path / "run", load_config(None, settings))
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert split["protocol"].startswith("closed-set") and len(split["test"]) == 24

@@ -43,4 +43,5 @@ def evaluate_run(data: str | os.PathLike, run_folder: str | os.PathLike, config:
         history=run_folder / "history.csv",
         strict_ways=False,
         shots=config.shots,
+        plots=config.plots,
     )

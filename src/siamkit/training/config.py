@@ -112,6 +112,7 @@ class TrainConfig:
     channels_last: bool = True
     threshold_rule: str = "max_accuracy"
     evaluate: bool = True
+    plots: bool = True  # the evaluation report's figures (false: numbers only, a few seconds less per run)
     ways: str = "5,20"
     shots: str = "1"
     episodes: int = 400
