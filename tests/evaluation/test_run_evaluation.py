@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -280,7 +281,16 @@ def test_unsupported_operating_points_are_reported_as_such(trained, tmp_path, ca
 def test_plots_off_writes_the_same_numbers_and_a_report_without_figures(trained, tmp_path):
     settings = dict(split="all", ways="2", episodes=20, baseline=False)
     drawn = evaluate_model_folder(trained["model"], trained["data"], tmp_path / "drawn", **settings)
-    bare = evaluate_model_folder(trained["model"], trained["data"], tmp_path / "bare", plots=False, **settings)
+    (tmp_path / "bare" / "plots").mkdir(parents=True)
+    (tmp_path / "bare" / "plots" / "roc.png").write_bytes(b"an earlier evaluation's figure")
+    from typer.testing import CliRunner
+
+    from siamkit.cli.main import app
+
+    invoked = CliRunner().invoke(app, ["evaluate", str(trained["model"]), str(trained["data"]), "--out", str(tmp_path / "bare"),
+                                       "--split", "all", "--ways", "2", "--episodes", "20", "--no-baseline", "--no-plots"])
+    assert invoked.exit_code == 0, invoked.output
+    bare = SimpleNamespace(metrics_path=tmp_path / "bare" / "metrics.json", report_path=tmp_path / "bare" / "report.html")
     numbers = [json.loads(result.metrics_path.read_text()) for result in (drawn, bare)]
     for metrics in numbers:
         metrics.pop("timing")
@@ -288,4 +298,4 @@ def test_plots_off_writes_the_same_numbers_and_a_report_without_figures(trained,
     assert (tmp_path / "drawn" / "plots" / "roc.png").is_file() and not (tmp_path / "bare" / "plots").exists()
     drawn_html, bare_html = (result.report_path.read_text(encoding="utf-8") for result in (drawn, bare))
     assert "data:image/png;base64," in drawn_html and "data:image/png" not in bare_html
-    assert "plots off" in bare_html and "plots off" not in drawn_html
+    assert "plots were turned off" in bare_html and "plots were turned off" not in drawn_html

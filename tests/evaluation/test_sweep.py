@@ -45,7 +45,13 @@ def test_a_sweep_trains_one_run_per_value_on_one_split(tmp_path):
     assert result.csv_path == out / "sweep.csv" and len(result.rows) == 2
     assert "test_roc_auc" in result.table_text()
 
-    # Run again: finished runs with the same settings are reused, not retrained.
+    # Run again: finished runs with the same settings are reused, not retrained, also a run
+    # written before the report-only key plots existed.
+    import yaml
+
+    stored = yaml.safe_load((runs[0] / "config.yaml").read_text())
+    del stored["plots"]
+    (runs[0] / "config.yaml").write_text(yaml.safe_dump(stored))
     before = (runs[0] / "model" / "model.safetensors").stat().st_mtime_ns
     again = run_sweep(data, out, ["margin=0.25,0.5"], overrides={**_shared_settings(), "loss": "triplet"})
     assert (runs[0] / "model" / "model.safetensors").stat().st_mtime_ns == before
@@ -61,6 +67,7 @@ def test_a_sweep_trains_one_run_per_value_on_one_split(tmp_path):
         (["margin=0.1,,0.2"], "KEY=V1,V2"),
         (["margin=0.1,0.1"], "listed twice"),
         (["split=0.5,0.25,0.25"], "cannot vary"),
+        (["plots=true,false"], "not the models"),
     ],
 )
 def test_bad_vary_is_a_user_error(vary, message):

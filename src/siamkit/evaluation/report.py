@@ -126,8 +126,6 @@ def _skipped_notes(metrics: dict) -> list[str]:
 
 def _plot_sections(metrics: dict, plots: dict) -> list[str]:
     available = {key: path for key, path in plots.items() if path and Path(path).is_file()}
-    if not plots:
-        return ['<p class="note">No figures: evaluated with plots off (siamkit evaluate --no-plots).</p>']
     known = [key for key, _ in PLOT_SECTIONS]
     sections = [(key, heading) for key, heading in PLOT_SECTIONS if key in available]
     sections += [(key, key.replace("_", " ").capitalize()) for key in available if key not in known]
@@ -141,7 +139,7 @@ def _plot_sections(metrics: dict, plots: dict) -> list[str]:
     return parts
 
 
-def write_report(out_path, metrics: dict, plots: dict, title: str, extra_tables=None) -> Path:
+def write_report(out_path, metrics: dict, plots: dict, title: str, extra_tables=None, plots_off: bool = False) -> Path:
     """Write the evaluation report for ``metrics`` (as from ``evaluate_embeddings`` plus the
     caller's ``protocol``, ``baseline``, ``model`` and ``timing``) and the PNGs in ``plots``.
 
@@ -157,6 +155,8 @@ def write_report(out_path, metrics: dict, plots: dict, title: str, extra_tables=
     parts = [*_verdict_banner(metrics), "<h2>Summary</h2>", _protocol(metrics), *_warning_notes(metrics), _summary(metrics)]
     parts += [_threshold_note(metrics), _interval_note(metrics)]
     parts += _skipped_notes(metrics)
+    if plots_off:
+        parts.append('<p class="note">No figures: plots were turned off (siamkit evaluate --no-plots, or plots: false in the training config).</p>')
     parts += _plot_sections(metrics, plots or {})
     for section in ("model", "timing"):  # reference details: after the results, not between them
         if isinstance(metrics.get(section), dict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,13 +181,18 @@ def evaluate_model_folder(
     }
 
     out.mkdir(parents=True, exist_ok=True)
-    figures = _plots(out, metrics, test, embeddings, labels, Path(history) if history else None, max_pairs, seed) if plots else {}
+    if plots:
+        figures = _plots(out, metrics, test, embeddings, labels, Path(history) if history else None, max_pairs, seed)
+    else:
+        figures = {}
+        shutil.rmtree(out / "plots", ignore_errors=True)  # an earlier evaluation's figures would not match these numbers
     saved = {**metrics, "verification": {k: v for k, v in metrics["verification"].items() if k != "roc"}}
     if isinstance(saved.get("baseline"), dict) and "verification" in saved["baseline"]:
         saved["baseline"] = {**saved["baseline"], "verification": {k: v for k, v in saved["baseline"]["verification"].items() if k != "roc"}}
     metrics_path = out / "metrics.json"
     write_text_atomic(metrics_path, json.dumps(saved, indent=2))
-    report_path = write_report(out / "report.html", saved, {k: str(v) for k, v in figures.items()}, title=f"siamkit evaluation: {model_folder}")
+    report_path = write_report(out / "report.html", saved, {k: str(v) for k, v in figures.items()}, title=f"siamkit evaluation: {model_folder}",
+                               plots_off=not plots)
     verification = metrics["verification"]
     log.info(
         "test ROC AUC %.4f, EER %.4f, %s, accuracy %.4f at threshold %.4f; report %s",

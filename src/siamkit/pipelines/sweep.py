@@ -46,7 +46,9 @@ def _finished(run: Path, config: TrainConfig, split_path: Path | None) -> bool:
     if not all((run / name).is_file() for name in needed):
         return False
     try:
-        same_config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) == config.to_dict()
+        stored = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+        # plots only changes the report: a run written before the key existed, or with figures, is the same run
+        same_config = {**stored, "plots": None} == {**config.to_dict(), "plots": None}
         same_split = split_path is None or (run / "split.json").read_bytes() == split_path.read_bytes()
     except (OSError, yaml.YAMLError):
         return False

@@ -21,6 +21,7 @@ log = logging.getLogger("siamkit")
 _FIXED_IN_A_SWEEP = {
     "split": "its fractions hold commas, which separate --vary values; set it for every run with --set split=...",
     "evaluate": "every run of a sweep is evaluated",
+    "plots": "it changes the reports, not the models; set it for every run with --set plots=false",
 }
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
