@@ -8,7 +8,7 @@ recipe, so recipes can be rerun one at a time) and ``docs/benchmarks.md`` is ren
 
 Recipes:
   att-faces       AT&T faces, 5 folds by identity (8 test subjects each), EER mean and spread
-  att-faces-closed-form  the same folds, nothing trained: block-4 grid features, flip, PCA whitening
+  att-faces-closed-form  the same folds, nothing trained: block-4 grid features, flip and zoom averaging, PCA whitening
   att-faces-plain the same folds, no config at all (what `siamkit train FOLDER` does), ROC AUC
   omniglot        Omniglot background, whole alphabets held out, 20-way one-shot within alphabet
   omniglot-conv4  the same with a 4-block CNN trained from scratch on 28 px grey-scale characters,

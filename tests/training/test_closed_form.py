@@ -88,6 +88,38 @@ def test_mirror_averaging_makes_the_embedding_mirror_invariant():
         assert not np.allclose(network(images).numpy(), network(images.flip(-1)).numpy(), atol=1e-3)
 
 
+def test_zoom_averaging_is_saved_served_and_exported(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_dataset, run, load_config(None, _closed_form(zoom_average=0.75, image_size=48)))
+    saved = json.loads((run / "model" / "config.json").read_text())
+    assert saved["zoom_average"] == 0.75
+    images = sorted(tiny_dataset.glob("*/*.png"))[:4]
+    model = SiameseModel.load(run / "model", backend="torch")
+    assert model.network.zoom_average == 0.75
+    embeddings = model.embed(images)
+    np.testing.assert_allclose(SiameseModel.load(run / "model", backend="onnx").embed(images), embeddings, atol=1e-4)
+    with torch.no_grad():  # the zoomed view is part of the embedding, outside training only
+        batch = torch.randn(2, 3, 48, 48)
+        network = model.network.eval()
+        zoomed = network(batch)
+        network.zoom_average = 0.0
+        assert not torch.allclose(zoomed, network(batch), atol=1e-3)
+        network.zoom_average = 0.75
+        network.train()  # training sees each image once, as it is
+        plain = torch.nn.functional.normalize(network.features(network.backbone, batch), dim=1)
+        assert torch.allclose(network.embed_features(batch), plain, atol=1e-5)
+
+
+def test_centre_zoom_takes_the_middle_and_keeps_the_size():
+    from siamkit.models.network import centre_zoom
+
+    images = torch.zeros(1, 1, 10, 10)
+    images[..., 1:9, 1:9] = 1.0  # a frame of zeros one pixel wide
+    zoomed = centre_zoom(images, 0.8)
+    assert zoomed.shape == images.shape
+    assert torch.allclose(zoomed, torch.ones_like(zoomed))  # the 8 x 8 middle, scaled up: the frame is gone
+
+
 def test_block_features_have_the_grid_times_the_channels():
     pooled = SiameseNetwork.create(BLOCKS_BACKBONE, "none", head="none")
     gridded = SiameseNetwork.create(BLOCKS_BACKBONE, "none", head="none", feature_block=4, feature_grid=3)
@@ -115,6 +147,8 @@ def test_a_block_the_backbone_lacks_is_one_line(backbone, block, message):
         ({"postprocess": "pca"}, "--postprocess"),
         ({"feature_block": -2}, "feature_block -2"),
         ({"feature_grid": 0}, "--feature-grid"),
+        ({"zoom_average": 1.0}, "--zoom-average"),
+        ({"zoom_average": -0.5}, "--zoom-average"),
         ({"head": "none", "loss": "bce", "sampling": "fixed"}, "pair head"),
     ],
 )
@@ -130,7 +164,7 @@ def test_folders_written_before_the_layout_keys_still_load(trained, tmp_path):
     shutil.copytree(trained["model"], folder)
     path = folder / "config.json"
     data = json.loads(path.read_text())
-    for key in ("head", "head_dim", "features", "flip_average", "postprocess"):
+    for key in ("head", "head_dim", "features", "flip_average", "zoom_average", "postprocess"):
         data.pop(key, None)
     path.write_text(json.dumps(data))
     config, _ = read_model_config(folder)

@@ -25,7 +25,7 @@ def _register_commands() -> None:
     from siamkit.cli import train_commands
 
     train_commands.register(app)
-    for module_name in ("evaluate_commands", "model_commands", "serve_commands", "recipe_commands", "gallery_commands"):
+    for module_name in ("evaluate_commands", "model_commands", "serve_commands", "recipe_commands", "gallery_commands", "tune_commands"):
         try:
             module = __import__(f"siamkit.cli.{module_name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -50,6 +50,7 @@ class ModelConfig:
     feature_block: int = -1
     feature_grid: int = 1
     flip_average: bool = False
+    zoom_average: float = 0.0
     postprocess: str = "none"
 
     def network_layout(self) -> dict:
@@ -59,6 +60,7 @@ class ModelConfig:
             "feature_block": self.feature_block,
             "feature_grid": self.feature_grid,
             "flip_average": self.flip_average,
+            "zoom_average": self.zoom_average,
             "postprocess_dim": self.embedding_dim if self.postprocess != "none" else 0,
         }
 
@@ -82,6 +84,7 @@ class ModelConfig:
             "head_dim": self.head_dim if self.head_dim is not None else self.embedding_dim,
             "features": {"block": self.feature_block, "grid": self.feature_grid},
             "flip_average": self.flip_average,
+            "zoom_average": self.zoom_average,
             "postprocess": self.postprocess,
             "training": self.training,
         }
@@ -112,6 +115,7 @@ class ModelConfig:
                 feature_block=int((data.get("features") or {}).get("block", -1)),
                 feature_grid=int((data.get("features") or {}).get("grid", 1)),
                 flip_average=bool(data.get("flip_average", False)),
+                zoom_average=float(data.get("zoom_average", 0.0)),
                 postprocess=str(data.get("postprocess", "none")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -141,6 +145,8 @@ class ModelConfig:
             raise SiamkitError(f"{source}: config.json has postprocess '{self.postprocess}'; this siamkit knows {', '.join(POSTPROCESS)}")
         if self.feature_grid <= 0 or self.feature_block < -1:
             raise SiamkitError(f"{source}: config.json has features block {self.feature_block} grid {self.feature_grid}")
+        if not (math.isfinite(self.zoom_average) and 0 <= self.zoom_average < 1):
+            raise SiamkitError(f"{source}: config.json has zoom_average {self.zoom_average}; want 0 (off) or a fraction below 1")
         if not math.isfinite(self.threshold):
             raise SiamkitError(f"{source}: config.json has threshold {self.threshold}; it must be a finite number")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -17,6 +18,32 @@ from siamkit.models.backbone import create_backbone, input_channels, set_trainab
 from siamkit.models.features import BlockFeatures, LinearPostprocess
 from siamkit.models.heads import EmbeddingHead, PairHead
 from siamkit.models.layout import HEADS  # noqa: F401  (re-exported)
+
+
+def _zoom_matrix(size: int, fraction: float) -> torch.Tensor:
+    """(size x size) weights that take the centre ``fraction`` of a line of ``size`` pixels and scale it
+    back to ``size`` pixels, as bilinear interpolation without antialiasing does (align_corners False)."""
+    crop = max(1, round(size * fraction))
+    start = (size - crop) // 2
+    source = np.clip((np.arange(size) + 0.5) * crop / size - 0.5, 0, crop - 1)
+    low = np.floor(source).astype(int)
+    high = np.minimum(low + 1, crop - 1)
+    weight = source - low
+    matrix = np.zeros((size, size), dtype=np.float32)
+    np.add.at(matrix, (np.arange(size), start + low), 1 - weight)
+    np.add.at(matrix, (np.arange(size), start + high), weight)
+    return torch.from_numpy(matrix)
+
+
+def centre_zoom(images: torch.Tensor, fraction: float) -> torch.Tensor:
+    """The centre ``fraction`` of each side of a batch of images, scaled back to their size.
+
+    Two matrix products with fixed weights rather than a crop and a resize: ONNX exports them with
+    every shape known, which the layers after it (grid pooling) need.
+    """
+    rows = _zoom_matrix(int(images.shape[-2]), fraction).to(images.dtype)
+    columns = _zoom_matrix(int(images.shape[-1]), fraction).to(images.dtype)
+    return torch.matmul(torch.matmul(rows, images), columns.t())
 
 
 class SiameseNetwork(nn.Module):
@@ -31,9 +58,12 @@ class SiameseNetwork(nn.Module):
         feature_grid: int = 1,
         flip_average: bool = False,
         postprocess_dim: int = 0,
+        zoom_average: float = 0.0,
     ):
         """``head`` "none" embeds the (L2-normalised) features themselves, nothing trained;
         ``flip_average`` averages each image's features with its mirror image outside training;
+        ``zoom_average`` (a fraction such as 0.9, 0 for none) also averages them with those of the
+        image's centre part, that fraction of each side, scaled back up, outside training;
         ``postprocess_dim`` > 0 adds the fixed map fitted on training identities (see
         :mod:`siamkit.models.features`), taking the head's output to that many dimensions."""
         super().__init__()
@@ -42,6 +72,7 @@ class SiameseNetwork(nn.Module):
         self.features = BlockFeatures(feature_block, feature_grid)
         self.feature_dim = self.features.size(backbone)
         self.flip_average = bool(flip_average)
+        self.zoom_average = float(zoom_average)
         self.head = EmbeddingHead(self.feature_dim, embedding_dim, hidden_dim) if head == "mlp" else None
         self.head_dim = embedding_dim if head == "mlp" else self.feature_dim
         self.postprocess = LinearPostprocess(self.head_dim, postprocess_dim) if postprocess_dim else None
@@ -104,12 +135,18 @@ class SiameseNetwork(nn.Module):
 
     def embed_features(self, images: torch.Tensor) -> torch.Tensor:
         """The head's L2-normalised output, before the post-processing map."""
-        features = self.features(self.backbone, images)
-        if self.flip_average and not self.training:
-            features = (features + self.features(self.backbone, images.flip(-1))) / 2
+        features = self._view_features(images)
+        if self.zoom_average and not self.training:
+            features = (features + self._view_features(centre_zoom(images, self.zoom_average))) / 2
         if self.head is None:
             return F.normalize(features, dim=1)
         return self.head(features)
+
+    def _view_features(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.features(self.backbone, images)
+        if self.flip_average and not self.training:
+            features = (features + self.features(self.backbone, images.flip(-1))) / 2
+        return features
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised embeddings of a batch of preprocessed images."""

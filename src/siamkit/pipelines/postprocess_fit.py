@@ -39,7 +39,7 @@ def fitted_head(config: TrainConfig) -> str:
 def network_layout(config: TrainConfig) -> dict:
     """The :class:`SiameseNetwork` keywords a training config asks for (the map comes later)."""
     return {"head": fitted_head(config), "feature_block": config.feature_block, "feature_grid": config.feature_grid,
-            "flip_average": config.flip_average}
+            "flip_average": config.flip_average, "zoom_average": config.zoom_average}
 
 
 def describe_embedding(config: TrainConfig) -> str:
@@ -50,6 +50,8 @@ def describe_embedding(config: TrainConfig) -> str:
     parts = [source, "no head (nothing trained)" if config.head == "none" else "trained MLP head"]
     if config.flip_average:
         parts.append("averaged with the mirror image")
+    if config.zoom_average:
+        parts.append(f"averaged with the centre {config.zoom_average:.0%} scaled up")
     if config.postprocess == "whiten":
         parts.append(f"PCA-whitened on the training identities (at most {config.postprocess_dim} directions, "
                      f"shrinkage {config.whiten_shrink:g})")

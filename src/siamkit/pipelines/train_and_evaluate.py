@@ -16,6 +16,8 @@ log = logging.getLogger("siamkit")
 def train_and_evaluate(
     data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig, resume: bool = False, split=None
 ) -> TrainResult:
+    if config.cv_folds >= 2:
+        config = epochs_by_cross_validation(data, out, config, split)
     result = train(data, out, config, resume=resume, split=split)
     if not config.evaluate or not result.primary or not result.model_folder.is_dir():
         return result
@@ -45,3 +47,21 @@ def evaluate_run(data: str | os.PathLike, run_folder: str | os.PathLike, config:
         shots=config.shots,
         plots=config.plots,
     )
+
+
+def epochs_by_cross_validation(data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig, split=None) -> TrainConfig:
+    """``config`` with ``max_epochs`` at the peak of the mean validation curve over ``cv_folds`` folds
+    of the training and validation identities (fold runs in ``OUT/cv``), training that many epochs
+    and keeping the last; unchanged where nothing is trained (the closed form has no epochs)."""
+    import dataclasses
+
+    from siamkit.pipelines.cross_validation import cross_validate
+
+    cv = cross_validate(data, Path(out) / "cv", dataclasses.replace(config, cv_folds=0), folds=config.cv_folds, split=split)
+    epochs = cv.best_epochs()
+    if epochs is None:
+        log.info("cross-validation: nothing was trained in the folds; max_epochs stays %d", config.max_epochs)
+        return config
+    log.info("cross-validation: %d of %d epochs at the peak of the mean validation curve (fold scores %s); training %d epochs "
+             "and keeping the last", epochs, config.max_epochs, ", ".join(f"{s:.4f}" for s in cv.scores), epochs)
+    return dataclasses.replace(config, max_epochs=epochs, patience=epochs + 1, keep="last")

@@ -172,6 +172,7 @@ def train(
         feature_block=chosen.feature_block,
         feature_grid=chosen.feature_grid,
         flip_average=chosen.flip_average,
+        zoom_average=chosen.zoom_average,
         postprocess=chosen.postprocess,
         loss=config.loss,
         margin=config.effective_margin,

@@ -62,6 +62,7 @@ class TrainConfig:
     feature_block: int = -1
     feature_grid: int = 1
     flip_average: bool = False
+    zoom_average: float = 0.0  # also average with the centre part (this fraction of each side), scaled up; 0 = off
     postprocess: str = "none"
     postprocess_dim: int = 128
     whiten_shrink: float = 0.1
@@ -83,6 +84,12 @@ class TrainConfig:
     max_epochs: int = 15
     max_time: typing.Optional[float] = None
     patience: int = 5
+    # Which epoch's weights the run keeps: the best validation ROC AUC, or the last epoch trained
+    # (cv_folds sets it: the epoch count then comes from cross-validation, not one noisy score).
+    keep: str = "best"
+    # k >= 2: choose max_epochs at the peak of the mean validation curve of k folds of the training
+    # and validation identities (siamkit.pipelines.cross_validation), then train that many epochs.
+    cv_folds: int = 0
     split: str = "0.7,0.15,0.15"
     closed_set: bool = False
     split_by: str = "auto"
@@ -136,7 +143,7 @@ class TrainConfig:
         sampler = SAMPLERS.metadata(self.sampler_name)
         choices = {
             "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES,
-            "threshold_rule": THRESHOLD_RULES, "split_by": SPLIT_RULES,
+            "threshold_rule": THRESHOLD_RULES, "split_by": SPLIT_RULES, "keep": ("best", "last"),
         }
         for key, allowed in choices.items():
             check_choice(f"--{key.replace('_', '-')}", getattr(self, key), allowed)
@@ -149,6 +156,8 @@ class TrainConfig:
         check_choice("--logger", self.logger, LOGGERS)
         if not 0 <= self.whiten_shrink <= 100:
             raise SiamkitError(f"--whiten-shrink must be between 0 and 100, got {self.whiten_shrink}")
+        if not 0 <= self.zoom_average < 1:
+            raise SiamkitError(f"--zoom-average must be 0 (off) or a fraction below 1 such as 0.9, got {self.zoom_average}")
         if self.feature_block < -1:
             raise SiamkitError(f"feature_block {self.feature_block}: use -1 (the backbone's pooled output) or a block index from 0")
         if (self.head == "none" or self.postprocess != "none") and LOSSES.metadata(self.loss)["pair_head"]:
@@ -158,6 +167,8 @@ class TrainConfig:
         for key in positive:
             if getattr(self, key) <= 0:
                 raise SiamkitError(f"--{key.replace('_', '-')} must be positive, got {getattr(self, key)}")
+        if self.cv_folds == 1 or self.cv_folds < 0:
+            raise SiamkitError(f"--cv-folds must be 0 (off) or at least 2, got {self.cv_folds}")
         if self.lr <= 0:
             raise SiamkitError(f"--lr must be positive, got {self.lr}")
         if self.batch_size % self.m_per_class:

@@ -1,0 +1,142 @@
+"""Identity-fold cross-validation and ``siamkit tune`` on a tiny dataset."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from siamkit.errors import SiamkitError
+from siamkit.pipelines.cross_validation import cross_validate
+from siamkit.pipelines.tuning import parse_budget, tune
+from siamkit.pipelines.tuning_space import DIMENSIONS, search_space
+from siamkit.training.config import load_config
+from tests.conftest import make_identity_images, tiny_train_settings
+
+
+def test_cross_validation_trains_every_fold_every_epoch_and_reuses_finished_folds(tmp_path):
+    data = make_identity_images(tmp_path / "data", identities=10, per_identity=4)
+    config = load_config(None, tiny_train_settings(max_epochs=2, patience=1, split="0.6,0.2,0.2"))
+    seen = []
+    result = cross_validate(data, tmp_path / "cv", config, folds=2, on_fold=lambda fold, mean: seen.append((fold, mean)))
+
+    assert [f.fold for f in result.folds] == [1, 2] and [s[0] for s in seen] == [1, 2]
+    assert all(len(f.curve) == 2 for f in result.folds)  # patience is lifted: every fold trains every epoch
+    assert result.best_epochs() in (1, 2) and len(result.mean_curve()) == 2
+    assert seen[-1][1] == pytest.approx(result.score) and result.spread >= 0
+    stored = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    assert stored["score"] == pytest.approx(result.score) and len(stored["folds"]) == 2
+    test_images = set(json.loads((tmp_path / "cv" / "fold-1" / "split.json").read_text())["test"])
+    for fold in (1, 2):  # validated on development identities only: no fold ever trained or validated on test images
+        split = json.loads((tmp_path / "cv" / f"fold-{fold}" / "split.json").read_text())
+        assert not test_images & set(split["train"] + split["val"])
+        assert not (tmp_path / "cv" / f"fold-{fold}" / "metrics.json").exists()
+
+    stamp = (tmp_path / "cv" / "fold-1" / "fold.json").stat().st_mtime_ns
+    again = cross_validate(data, tmp_path / "cv", config, folds=2)
+    assert (tmp_path / "cv" / "fold-1" / "fold.json").stat().st_mtime_ns == stamp
+    assert again.scores == result.scores
+
+
+@pytest.mark.parametrize("text, seconds", [("30m", 1800), ("2h", 7200), ("90s", 90), ("45", 2700), (1.5, 90)])
+def test_budget_reads_minutes_hours_and_seconds(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "0m", "-3m", "5 days"])
+def test_a_budget_that_is_no_time_is_a_user_error(text):
+    with pytest.raises(SiamkitError, match="--budget"):
+        parse_budget(text)
+
+
+def test_the_search_space_follows_the_recipe():
+    trained = {d.name for d in search_space(load_config(None, {}))}
+    assert {"lr", "max_epochs", "loss", "miner", "trainable_stages", "augment_strength", "embedding_dim", "image_size"} <= trained
+    closed_form = {d.name for d in search_space(load_config("faces-closed-form", {}))}
+    assert closed_form == {"image_size", "feature_block", "feature_grid", "zoom_average", "whiten_shrink"}
+    from_scratch = {d.name for d in search_space(load_config("fashion-mnist-conv", {}))}
+    assert "trainable_stages" not in from_scratch and "miner" not in from_scratch  # no pretrained stages; a class-level loss
+    with pytest.raises(SiamkitError, match="did you mean 'lr'"):
+        search_space(load_config(None, {}), ["lrr"])
+    with pytest.raises(SiamkitError, match="does not apply"):
+        search_space(load_config("faces-closed-form", {}), ["lr"])
+    assert set(DIMENSIONS) >= trained | closed_form
+
+
+@pytest.mark.slow  # six small training runs
+def test_tune_scores_trials_by_folds_writes_the_best_recipe_and_continues(tmp_path):
+    data = make_identity_images(tmp_path / "data", identities=10, per_identity=4)
+    settings = tiny_train_settings(max_epochs=2, split="0.6,0.2,0.2", plots=False)
+    out = tmp_path / "tune"
+    result = tune(data, out, "10m", overrides=settings, folds=2, trials=2, space=["lr", "max_epochs"])
+
+    with open(out / "trials.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 and result.trials == 2
+    assert float(rows[0]["lr"]) == pytest.approx(1e-4) and rows[0]["max_epochs"] == "2"  # trial 0 is the recipe itself
+    best = load_config(out / "best.yaml")  # a recipe siamkit train reads
+    assert best.backbone == settings["backbone"] and best.image_size == 32 and best.evaluate is False
+    assert 1 <= best.max_epochs <= 4
+    assert "siamkit tune" in (out / "best.yaml").read_text().splitlines()[0]
+    html = (out / "tuning.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html and "Search progress" in html and "https://" not in html
+    for trial in (out / "trials").iterdir():  # trials keep their numbers, not their weights
+        assert not list(trial.glob("fold-*/model")) and not list(trial.glob("fold-*/checkpoints"))
+    assert list((out / "trials" / "000").glob("fold-*/history.csv"))
+
+    again = tune(data, out, "10m", overrides=settings, folds=2, trials=1, space=["lr", "max_epochs"])
+    assert again.trials == 3  # the study continued from study.db
+    with pytest.raises(SiamkitError, match="other folds"):
+        tune(data, out, "10m", overrides=settings, folds=3, trials=1, space=["lr", "max_epochs"])
+
+
+def test_cv_folds_choose_the_epochs_then_train_them_and_keep_the_last(tmp_path):
+    import yaml
+
+    from siamkit.pipelines.train_and_evaluate import train_and_evaluate
+
+    data = make_identity_images(tmp_path / "data", identities=10, per_identity=4)
+    config = load_config(None, tiny_train_settings(max_epochs=3, split="0.6,0.2,0.2", cv_folds=2))
+    result = train_and_evaluate(data, tmp_path / "run", config)
+
+    cv = json.loads((tmp_path / "run" / "cv" / "cv.json").read_text())
+    assert len(cv["folds"]) == 2 and all(len(fold["curve"]) == 3 for fold in cv["folds"])
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["max_epochs"] == cv["best_epochs"] and saved["keep"] == "last"
+    assert result.epochs == cv["best_epochs"]  # every chosen epoch trained, none cut by early stopping
+    run_split = json.loads((tmp_path / "run" / "split.json").read_text())
+    fold_split = json.loads((tmp_path / "run" / "cv" / "fold-1" / "split.json").read_text())
+    assert fold_split["test"] == run_split["test"]
+    assert sorted(fold_split["train"] + fold_split["val"]) == sorted(run_split["train"] + run_split["val"])
+
+
+def test_small_validation_sets_are_scored_on_every_pair():
+    import numpy as np
+
+    from siamkit.pipelines.lightning_fit import ALL_PAIRS_UP_TO, _validation_pairs
+
+    labels = [i // 10 for i in range(60)]  # AT&T's 6 validation subjects x 10 images
+    pairs = _validation_pairs(labels, seed=0)
+    assert len(pairs) == 60 * 59 // 2 and pairs[:, 2].sum() == 6 * 45
+    assert {tuple(p) for p in pairs[:, :2].tolist()} == {(a, b) for a in range(60) for b in range(a + 1, 60)}
+
+    many = [i % 50 for i in range(int((2 * ALL_PAIRS_UP_TO) ** 0.5) + 2)]  # above the bound: a balanced sample
+    sampled = _validation_pairs(many, seed=0)
+    assert len(sampled) < len(many) * (len(many) - 1) // 2
+    assert sampled[:, 2].sum() * 2 == len(sampled)
+    assert np.all(sampled[:, 0] != sampled[:, 1])
+
+
+def test_trial_zero_is_the_recipe_itself():
+    import dataclasses
+
+    import optuna
+
+    from siamkit.pipelines.tuning_space import first_trial, trial_config
+
+    for recipe in (load_config(None, {}), load_config("att-faces", {"trainable_stages": -1}), load_config("faces-closed-form", {})):
+        dimensions = search_space(recipe)
+        trial = optuna.trial.FixedTrial(first_trial(recipe, dimensions))
+        drawn = trial_config(trial, recipe, dimensions)
+        assert dataclasses.asdict(drawn) == dataclasses.asdict(recipe)
