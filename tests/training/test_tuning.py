@@ -61,15 +61,24 @@ def test_the_search_space_follows_the_recipe():
         search_space(load_config(None, {}), ["lrr"])
     with pytest.raises(SiamkitError, match="does not apply"):
         search_space(load_config("faces-closed-form", {}), ["lr"])
+    # --set fixes a key: its dimension leaves the default space, and naming both is refused
+    fixed = {d.name for d in search_space(load_config(None, {}), None, {"lr", "crop_scale"})}
+    assert "lr" not in fixed and "augment_strength" not in fixed and "max_epochs" in fixed
+    with pytest.raises(SiamkitError, match="--space lr: --set fixes lr"):
+        search_space(load_config(None, {}), ["lr"], {"lr"})
     assert set(DIMENSIONS) >= trained | closed_form
 
 
 @pytest.mark.slow  # six small training runs
 def test_tune_scores_trials_by_folds_writes_the_best_recipe_and_continues(tmp_path):
+    import yaml
+
     data = make_identity_images(tmp_path / "data", identities=10, per_identity=4)
     settings = tiny_train_settings(max_epochs=2, split="0.6,0.2,0.2", plots=False)
+    recipe = tmp_path / "tiny.yaml"  # a recipe file: --set would fix the keys it names
+    recipe.write_text(yaml.safe_dump(settings))
     out = tmp_path / "tune"
-    result = tune(data, out, "10m", overrides=settings, folds=2, trials=2, space=["lr", "max_epochs"])
+    result = tune(data, out, "10m", config_path=recipe, folds=2, trials=2, space=["lr", "max_epochs"])
 
     with open(out / "trials.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -77,7 +86,8 @@ def test_tune_scores_trials_by_folds_writes_the_best_recipe_and_continues(tmp_pa
     assert float(rows[0]["lr"]) == pytest.approx(1e-4) and rows[0]["max_epochs"] == "2"  # trial 0 is the recipe itself
     best = load_config(out / "best.yaml")  # a recipe siamkit train reads
     assert best.backbone == settings["backbone"] and best.image_size == 32 and best.evaluate is False
-    assert 1 <= best.max_epochs <= 4
+    assert 1 <= best.max_epochs <= 4 and best.keep == "last" and best.patience == best.max_epochs + 1
+    assert best.cosine_epochs >= best.max_epochs  # the folds' schedule, stopped at the chosen epoch
     assert "siamkit tune" in (out / "best.yaml").read_text().splitlines()[0]
     html = (out / "tuning.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in html and "Search progress" in html and "https://" not in html
@@ -85,10 +95,10 @@ def test_tune_scores_trials_by_folds_writes_the_best_recipe_and_continues(tmp_pa
         assert not list(trial.glob("fold-*/model")) and not list(trial.glob("fold-*/checkpoints"))
     assert list((out / "trials" / "000").glob("fold-*/history.csv"))
 
-    again = tune(data, out, "10m", overrides=settings, folds=2, trials=1, space=["lr", "max_epochs"])
+    again = tune(data, out, "10m", config_path=recipe, folds=2, trials=1, space=["lr", "max_epochs"])
     assert again.trials == 3  # the study continued from study.db
     with pytest.raises(SiamkitError, match="other folds"):
-        tune(data, out, "10m", overrides=settings, folds=3, trials=1, space=["lr", "max_epochs"])
+        tune(data, out, "10m", config_path=recipe, folds=3, trials=1, space=["lr", "max_epochs"])
 
 
 def test_cv_folds_choose_the_epochs_then_train_them_and_keep_the_last(tmp_path):
@@ -104,6 +114,7 @@ def test_cv_folds_choose_the_epochs_then_train_them_and_keep_the_last(tmp_path):
     assert len(cv["folds"]) == 2 and all(len(fold["curve"]) == 3 for fold in cv["folds"])
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["max_epochs"] == cv["best_epochs"] and saved["keep"] == "last"
+    assert saved["schedule_epochs"] == 3  # the folds' cosine schedule, stopped after the chosen epochs
     assert result.epochs == cv["best_epochs"]  # every chosen epoch trained, none cut by early stopping
     run_split = json.loads((tmp_path / "run" / "split.json").read_text())
     fold_split = json.loads((tmp_path / "run" / "cv" / "fold-1" / "split.json").read_text())
@@ -135,8 +146,51 @@ def test_trial_zero_is_the_recipe_itself():
 
     from siamkit.pipelines.tuning_space import first_trial, trial_config
 
-    for recipe in (load_config(None, {}), load_config("att-faces", {"trainable_stages": -1}), load_config("faces-closed-form", {})):
+    recipes = (
+        load_config(None, {}), load_config("att-faces", {"trainable_stages": -1}), load_config("faces-closed-form", {}),
+        load_config("faces-closed-form", {"feature_block": -1, "whiten_shrink": 0.0, "feature_grid": 4}),
+    )
+    for recipe in recipes:
         dimensions = search_space(recipe)
         trial = optuna.trial.FixedTrial(first_trial(recipe, dimensions))
         drawn = trial_config(trial, recipe, dimensions)
         assert dataclasses.asdict(drawn) == dataclasses.asdict(recipe)
+
+
+def test_the_cross_validated_score_is_read_at_one_epoch_count_for_every_fold(tmp_path):
+    from siamkit.pipelines.cross_validation import CrossValidation, FoldResult, fold_config
+
+    folds = [FoldResult(1, 0.95, 3, [0.90, 0.95, 0.93], 1.0, tmp_path), FoldResult(2, 0.99, 3, [0.80, 0.90, 0.99], 1.0, tmp_path)]
+    cv = CrossValidation(folds)
+    assert cv.best_epochs() == 3 and cv.score == pytest.approx(0.96)  # not the mean of each fold's own best (0.97)
+    assert cv.fold_scores() == [0.93, 0.99]
+    closed_form = CrossValidation([FoldResult(1, 0.98, 0, [], 1.0, tmp_path), FoldResult(2, 0.96, 0, [], 1.0, tmp_path)])
+    assert closed_form.best_epochs() is None and closed_form.score == pytest.approx(0.97)
+    # head auto: the folds measure the head it trains, so they have curves to choose epochs from
+    assert fold_config(load_config(None, {})).head == "mlp"
+
+
+def test_a_trial_left_running_by_a_killed_process_is_closed_and_the_recipe_queued_again(tmp_path):
+    import optuna
+
+    from siamkit.pipelines.tuning import _close_interrupted_trials, _study
+
+    study = _study(tmp_path, seed=0)
+    study.enqueue_trial({"lr": 1e-4})
+    trial = study.ask()  # started, then the process died
+    assert trial.params == {} and study.trials[0].state == optuna.trial.TrialState.RUNNING
+    again = _study(tmp_path, seed=0)
+    _close_interrupted_trials(again)
+    assert again.trials[0].state == optuna.trial.TrialState.FAIL
+
+
+def test_a_study_from_another_search_space_is_not_continued(tmp_path):
+    from siamkit.pipelines import tuning
+
+    record = tuning._settings_record(tmp_path, load_config(None, {}), ["lr"], 3)
+    (tmp_path / "tune.json").write_text(json.dumps({**record, "space_version": tuning.SPACE_VERSION - 1}))
+    with pytest.raises(SiamkitError, match="another siamkit version's search space"):
+        tuning._check_same_study(tmp_path, record)
+    (tmp_path / "tune.json").write_text(json.dumps({**record, "space": ["lr", "loss"]}))
+    with pytest.raises(SiamkitError, match="other space"):
+        tuning._check_same_study(tmp_path, record)

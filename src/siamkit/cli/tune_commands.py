@@ -32,7 +32,10 @@ def tune_command(
     from siamkit.cli.train_commands import parse_set_values
     from siamkit.pipelines.tuning import parse_budget
 
+    from siamkit.io.outputs import check_output_folder
+
     parse_budget(budget)  # a typo is said before torch loads
+    check_output_folder(out)
     names = [name.strip() for name in (space or "").split(",") if name.strip()]
     from siamkit.pipelines.tuning import tune
 

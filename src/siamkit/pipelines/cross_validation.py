@@ -2,10 +2,10 @@
 
 ``cross_validate`` cuts a run's development images (train + validation, never test) into k folds
 (``siamkit.data.cv_folds``) and trains one run per fold, each validated on its held-out fold.
-Every fold trains all ``max_epochs`` (no early stopping), so the mean validation curve over the
-folds says how many epochs to train; the fold scores' mean is the cross-validated score and their
-spread says how much to trust it. ``siamkit tune`` scores each trial this way, and
-``siamkit train --cv-folds K`` uses it to choose ``max_epochs`` before training the final run.
+Every fold trains all ``max_epochs`` (no early stopping; the MLP head where ``head`` is auto), so the mean validation curve over the
+folds says how many epochs to train; its value there is the cross-validated score, and the folds'
+spread at that epoch says how much to trust it. ``siamkit tune`` scores each trial this way, and
+``siamkit train --set cv_folds=K`` uses it to choose ``max_epochs`` before training the final run.
 """
 
 from __future__ import annotations
@@ -52,12 +52,24 @@ class CrossValidation:
 
     @property
     def score(self) -> float:
+        """The mean validation ROC AUC at the epoch count chosen from the mean curve (every fold
+        scored after the same number of epochs); without curves, the mean of the folds' scores."""
+        epochs = self.best_epochs()
+        if epochs is not None and self.folds and all(len(f.curve) >= epochs for f in self.folds):
+            return self.mean_curve()[epochs - 1]
         return float(np.mean(self.scores)) if self.folds else float("nan")
+
+    def fold_scores(self) -> list[float]:
+        """Each fold's score where ``score`` reads it: at the chosen epoch count, or its own."""
+        epochs = self.best_epochs()
+        if epochs is not None and self.folds and all(len(f.curve) >= epochs for f in self.folds):
+            return [f.curve[epochs - 1] for f in self.folds]
+        return self.scores
 
     @property
     def spread(self) -> float:
         """Sample standard deviation of the fold scores (0 with one fold)."""
-        return float(np.std(self.scores, ddof=1)) if len(self.folds) > 1 else 0.0
+        return float(np.std(self.fold_scores(), ddof=1)) if len(self.folds) > 1 else 0.0
 
     def mean_curve(self) -> list[float]:
         """The mean validation ROC AUC after each epoch, over the folds that trained it."""
@@ -75,6 +87,7 @@ class CrossValidation:
     def to_dict(self) -> dict:
         return {
             "unit": self.unit, "score": self.score, "spread": self.spread, "best_epochs": self.best_epochs(),
+            "fold_scores": self.fold_scores(),
             "mean_curve": self.mean_curve(),
             "folds": [{**dataclasses.asdict(f), "run_folder": str(f.run_folder)} for f in self.folds],
         }
@@ -90,8 +103,13 @@ def read_curve(history: Path) -> list[float]:
 
 
 def fold_config(config: TrainConfig) -> TrainConfig:
-    """What each fold trains with: every epoch (so the curves line up), no test evaluation."""
-    return dataclasses.replace(config, evaluate=False, patience=config.max_epochs + 1, keep="best", cv_folds=0)
+    """What each fold trains with: every epoch (so the curves line up), no test evaluation, and the
+    head that ``head: auto`` trains (the folds measure training; the closed-form candidate has no epochs)."""
+    from siamkit.pipelines.postprocess_fit import fitted_head
+
+    return dataclasses.replace(
+        config, evaluate=False, patience=config.max_epochs + 1, keep="best", cv_folds=0, head=fitted_head(config),
+    )
 
 
 def _finished_fold(run: Path, config: TrainConfig) -> dict | None:
@@ -161,7 +179,7 @@ def cross_validate(
             trained = train(data, run, settings, split=fold_split)
             if not trained.primary:
                 raise SiamkitError("cross-validation runs in one process; start it without torchrun")
-            curve = read_curve(run / "history.csv") if trained.epochs else []
+            curve = read_curve(run / "history.csv")
             fold = FoldResult(number, trained.best_val_roc_auc, trained.epochs, curve, trained.seconds, run)
             record = {k: v for k, v in dataclasses.asdict(fold).items() if k != "run_folder"}
             write_text_atomic(run / "fold.json", json.dumps(record, indent=2))

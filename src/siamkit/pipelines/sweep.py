@@ -47,10 +47,19 @@ def _finished(run: Path, config: TrainConfig, split_path: Path | None) -> bool:
         return False
     try:
         stored = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
-        # plots only changes the report: a run written before the key existed, or with figures, is the same run
-        same_config = {**stored, "plots": None} == {**config.to_dict(), "plots": None}
+        # plots only changes the report: a run written before the key existed, or with figures, is the same run;
+        # with cv_folds the run stores the epochs the folds chose in place of the ones asked for
+        ignore = {"plots": None}
+        # a key added since the run was written reads as its default (what that run did)
+        stored = {**TrainConfig().to_dict(), **stored}
+        if config.cv_folds >= 2:  # the folds chose max_epochs within the schedule asked for
+            ignore.update(max_epochs=None, schedule_epochs=None, patience=None, keep=None)
+            schedule = max(stored["schedule_epochs"] or 0, stored["max_epochs"])
+            if schedule != config.cosine_epochs or stored["max_epochs"] > config.max_epochs:
+                return False
+        same_config = {**stored, **ignore} == {**config.to_dict(), **ignore}
         same_split = split_path is None or (run / "split.json").read_bytes() == split_path.read_bytes()
-    except (OSError, yaml.YAMLError):
+    except (OSError, yaml.YAMLError, TypeError, KeyError):  # unreadable, or not a config mapping
         return False
     return same_config and same_split
 

@@ -17,6 +17,9 @@ def train_and_evaluate(
     data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig, resume: bool = False, split=None
 ) -> TrainResult:
     if config.cv_folds >= 2:
+        from siamkit.pipelines.training_run import check_run_folder
+
+        check_run_folder(Path(out), resume)  # before minutes of fold runs
         config = epochs_by_cross_validation(data, out, config, split)
     result = train(data, out, config, resume=resume, split=split)
     if not config.evaluate or not result.primary or not result.model_folder.is_dir():
@@ -63,5 +66,7 @@ def epochs_by_cross_validation(data: str | os.PathLike, out: str | os.PathLike, 
         log.info("cross-validation: nothing was trained in the folds; max_epochs stays %d", config.max_epochs)
         return config
     log.info("cross-validation: %d of %d epochs at the peak of the mean validation curve (fold scores %s); training %d epochs "
-             "and keeping the last", epochs, config.max_epochs, ", ".join(f"{s:.4f}" for s in cv.scores), epochs)
-    return dataclasses.replace(config, max_epochs=epochs, patience=epochs + 1, keep="last")
+             "and keeping the last", epochs, config.max_epochs, ", ".join(f"{s:.4f}" for s in cv.fold_scores()), epochs)
+    # the folds' schedule (over max_epochs), stopped after the chosen epochs
+    schedule = config.cosine_epochs if config.schedule == "cosine" else config.schedule_epochs
+    return dataclasses.replace(config, max_epochs=epochs, schedule_epochs=schedule, patience=epochs + 1, keep="last")

@@ -94,6 +94,16 @@ def _load_or_make_split(dataset: ImageDataset, run: Path, config: TrainConfig, r
     return split
 
 
+def check_run_folder(run: Path, resume: bool) -> Path:
+    """The run folder's last checkpoint, after refusing a resume without one or a new run over one."""
+    last_checkpoint = Path(run) / "checkpoints" / "last.ckpt"
+    if resume and not last_checkpoint.is_file():
+        raise SiamkitError(f"--resume: no checkpoint at {last_checkpoint}; start without --resume")
+    if not resume and last_checkpoint.is_file():
+        raise SiamkitError(f"{run}: already holds a training run; use --resume to continue it or another --out")
+    return last_checkpoint
+
+
 def train(
     data: str | os.PathLike, out: str | os.PathLike, config: TrainConfig, resume: bool = False, split: Split | None = None
 ) -> TrainResult:
@@ -107,11 +117,7 @@ def train(
 
     started = time.perf_counter()
     run = Path(out)
-    last_checkpoint = run / "checkpoints" / "last.ckpt"
-    if resume and not last_checkpoint.is_file():
-        raise SiamkitError(f"--resume: no checkpoint at {last_checkpoint}; start without --resume")
-    if not resume and last_checkpoint.is_file():
-        raise SiamkitError(f"{run}: already holds a training run; use --resume to continue it or another --out")
+    last_checkpoint = check_run_folder(run, resume)
     device = resolve_device(config.device)
     check_backbone_name(config.backbone, config.image_size)  # before minutes of scanning a large dataset
     check_logger_installed(config.logger)

@@ -33,6 +33,9 @@ from siamkit.training.config import TrainConfig, load_config
 log = logging.getLogger("siamkit")
 
 STUDY_NAME = "siamkit-tune"
+# Raised whenever a dimension's range or choices change (siamkit.pipelines.tuning_space): a study
+# started with other distributions cannot be continued (Optuna refuses a parameter's new range).
+SPACE_VERSION = 2
 
 
 def parse_budget(text: str | float | int) -> float:
@@ -62,7 +65,7 @@ class TuneResult:
 
 
 def _settings_record(data, config: TrainConfig, space: list[str], folds: int) -> dict:
-    return {"data": str(Path(data).resolve()), "recipe": config.to_dict(), "space": space, "folds": folds}
+    return {"data": str(Path(data).resolve()), "recipe": config.to_dict(), "space": space, "folds": folds, "space_version": SPACE_VERSION}
 
 
 def _check_same_study(out: Path, record: dict) -> None:
@@ -74,11 +77,25 @@ def _check_same_study(out: Path, record: dict) -> None:
         stored = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise SiamkitError(f"{path}: cannot be read; remove {out} or use another --out") from None
+    if stored.get("space_version") != record["space_version"]:
+        raise SiamkitError(f"{out}: holds a tuning study from another siamkit version's search space; use another --out")
     changed = [key for key in ("data", "recipe", "space", "folds") if stored.get(key) != record.get(key)]
     if changed:
         raise SiamkitError(
             f"{out}: holds a tuning study with other {', '.join(changed)}; continue it with the same options or use another --out"
         )
+
+
+def _close_interrupted_trials(study, folder: Path | None = None) -> None:
+    """Trials left running by a process that was killed are marked failed (one study, one process)."""
+    import optuna
+
+    for trial in study.trials:
+        if trial.state == optuna.trial.TrialState.RUNNING:
+            log.info("tune: trial %d was interrupted; marked failed", trial.number)
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            if folder is not None:
+                _trim_fold_runs(folder / "trials" / f"{trial.number:03d}")
 
 
 def _trim_fold_runs(trial_folder: Path) -> None:
@@ -93,12 +110,19 @@ def _study(out: Path, seed: int):
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # siamkit logs each trial itself, in one line
     storage = f"sqlite:///{(out / 'study.db').resolve()}"
+    earlier = 0
+    if (out / "study.db").is_file():
+        try:
+            earlier = len(optuna.load_study(study_name=STUDY_NAME, storage=storage).trials)
+        except KeyError:  # a database without this study
+            earlier = 0
     return optuna.create_study(
         storage=storage,
         study_name=STUDY_NAME,
         direction="maximize",
         load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=5),
+        # a continued study draws its random start-up trials afresh, not the first session's again
+        sampler=optuna.samplers.TPESampler(seed=seed + earlier, n_startup_trials=5),
         # A trial is stopped after a fold once 2 trials finished and its running mean is below their median there.
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
     )
@@ -123,7 +147,8 @@ def tune(
 
     seconds = parse_budget(budget)
     base = load_config(config_path, overrides)
-    dimensions = search_space(base, space)
+    fixed = {key for key, value in (overrides or {}).items() if value is not None}
+    dimensions = search_space(base, space, fixed)
     if not dimensions:
         raise SiamkitError("--space: nothing to search for this recipe")
     if folds < 2:
@@ -145,18 +170,26 @@ def tune(
     _check_same_study(out, record)
     write_text_atomic(out / "tune.json", json.dumps(record, indent=2))
     study = _study(out, base.seed)
-    if not study.trials:
-        study.enqueue_trial(first_trial(base, dimensions))  # the recipe as given is trial 0
+    _close_interrupted_trials(study, out)
+    recipe_params = first_trial(base, dimensions)
+    def tried(t) -> bool:  # scored, queued, or failed on its own settings (not by an interruption)
+        return t.state.name in ("COMPLETE", "PRUNED", "WAITING") or (t.state.name == "FAIL" and "error" in t.user_attrs)
+
+    # an enqueued trial that has not started keeps its values in system_attrs["fixed_params"]
+    if not any((t.params or t.system_attrs.get("fixed_params")) == recipe_params and tried(t) for t in study.trials):
+        study.enqueue_trial(recipe_params)  # the recipe as given is scored first (again, if an interruption lost it)
     deadline = time.monotonic() + seconds
     log.info("tune: %s over %s, %d folds, budget %.0f min%s", ", ".join(names), data, folds, seconds / 60,
              f" (continuing a study of {len(study.trials)} trials)" if len(study.trials) > 1 else "")
 
     def objective(trial) -> float:
+        import torch
+
         try:
             return scored(trial)
-        except SiamkitError as error:  # this trial's settings cannot train: said in one line, the search goes on
-            log.warning("tune trial %d failed: %s", trial.number, error)
-            trial.set_user_attr("error", str(error))
+        except (SiamkitError, torch.cuda.OutOfMemoryError) as error:  # these settings cannot train: one line, the search goes on
+            log.warning("tune trial %d failed: %s", trial.number, str(error).splitlines()[0] if str(error) else type(error).__name__)
+            trial.set_user_attr("error", str(error).splitlines()[0] if str(error) else type(error).__name__)
             return float("nan")  # Optuna records the trial as failed
 
     def scored(trial) -> float:
@@ -178,7 +211,10 @@ def tune(
         finally:
             _trim_fold_runs(folder)
         trial.set_user_attr("spread", cv.spread)
-        trial.set_user_attr("fold_scores", cv.scores)
+        trial.set_user_attr("fold_scores", cv.fold_scores())
+        cut = [f.fold for f in cv.folds if config.head != "none" and len(f.curve) < config.max_epochs]
+        if cut:  # the per-fold time limit (the budget's remainder) stopped these folds early
+            trial.set_user_attr("error", f"fold(s) {', '.join(map(str, cut))} cut short by the time left in the budget")
         trial.set_user_attr("best_epochs", cv.best_epochs())
         trial.set_user_attr("recipe", config.to_dict())
         return cv.score
@@ -210,10 +246,14 @@ def best_recipe(study, base: TrainConfig) -> tuple[dict, object]:
         raise SiamkitError("tune: no trial finished within the budget; give a larger --budget or fewer --folds")
     best = max(finished, key=lambda t: t.value)
     recipe = dict(best.user_attrs.get("recipe") or base.to_dict())
-    if best.user_attrs.get("best_epochs"):
-        recipe["max_epochs"] = int(best.user_attrs["best_epochs"])
-    for key in ("evaluate", "patience", "max_time"):  # the folds' own settings, not the recipe's
+    for key in ("evaluate", "patience", "max_time", "keep", "cv_folds", "head"):  # the folds' own settings, not the recipe's
         recipe[key] = getattr(base, key)
+    if best.user_attrs.get("best_epochs"):
+        epochs = int(best.user_attrs["best_epochs"])
+        if recipe["schedule"] == "cosine":  # stop after the chosen epochs of the schedule the folds ran
+            recipe["schedule_epochs"] = max(recipe.get("schedule_epochs") or 0, recipe["max_epochs"])
+        # the score was read after the last of these epochs: train them all and keep the last, as cv_folds does
+        recipe.update(max_epochs=epochs, patience=epochs + 1, keep="last")
     return recipe, best
 
 

@@ -212,7 +212,7 @@ def write_tuning_report(study, out: Path, best, folds: int, data) -> Path:
     note = (
         f"Every trial trained {folds} runs on {Path(data).resolve()}, one per fold of the training and validation "
         "identities, each validated on its held-out fold; the test identities were never used. The score is the mean "
-        f"validation ROC AUC over the folds. Best: trial {best.number}, {best.value:.4f}"
+        f"validation ROC AUC over the folds after the epoch count where that mean peaks. Best: trial {best.number}, {best.value:.4f}"
         + (f" (folds: {', '.join(f'{s:.4f}' for s in scores)})" if scores else "")
         + ". Pruned trials stopped after a fold where their running mean fell below the median of earlier trials. "
         "best.yaml holds the best recipe, its max_epochs at the peak of the mean validation curve."

@@ -72,6 +72,11 @@ class Dimension:
     applies: Callable[[TrainConfig], bool]
     suggest: Callable[[object, TrainConfig], dict]  # (trial, recipe) -> config keys
     start: Callable[[TrainConfig], dict]  # the recipe's own value, as the trial parameters it would draw
+    keys: tuple[str, ...] = ()  # the config keys it sets (default: its name)
+
+    @property
+    def config_keys(self) -> tuple[str, ...]:
+        return self.keys or (self.name,)
 
 
 def _lr(trial, c):
@@ -125,12 +130,12 @@ def _size(trial, c):
     return {"image_size": trial.suggest_categorical("image_size", _image_sizes(c))}
 
 
-def _block(trial, c):
-    return {"feature_block": trial.suggest_int("feature_block", 2, 6)}
+def _block(trial, c):  # -1: the backbone's pooled output
+    return {"feature_block": trial.suggest_categorical("feature_block", sorted({-1, 2, 3, 4, 5, 6, c.feature_block}))}
 
 
 def _grid(trial, c):
-    return {"feature_grid": trial.suggest_int("feature_grid", 1, 3)}
+    return {"feature_grid": trial.suggest_categorical("feature_grid", sorted({1, 2, 3, c.feature_grid}))}
 
 
 def _zoom(trial, c):
@@ -138,36 +143,40 @@ def _zoom(trial, c):
 
 
 def _shrink(trial, c):
-    return {"whiten_shrink": trial.suggest_float("whiten_shrink", 0.01, 1.0, log=True)}
+    if c.whiten_shrink == 0:  # the recipe's no shrinkage stays in reach
+        return {"whiten_shrink": trial.suggest_float("whiten_shrink", 0.0, 1.0)}
+    low, high = min(0.01, c.whiten_shrink), max(1.0, c.whiten_shrink)
+    return {"whiten_shrink": trial.suggest_float("whiten_shrink", low, high, log=True)}
 
 
 DIMENSIONS: dict[str, Dimension] = {d.name: d for d in (
     Dimension("lr", "learning rate, a tenth to ten times the recipe's (log scale)", _trains, _lr, lambda c: {"lr": c.lr}),
     Dimension("max_epochs", "epochs, half to twice the recipe's", _trains, _epochs, lambda c: {"max_epochs": c.max_epochs}),
-    Dimension("loss", "every loss the recipe's sampling can train", _trains, _loss, lambda c: {"loss": c.loss}),
+    Dimension("loss", "every loss the recipe's sampling can train", _trains, _loss, lambda c: {"loss": c.loss}, ("loss", "margin")),
     Dimension("miner", "batch-hard, semi-hard or all pairs (pair and triplet losses in online batches)", _online_tuples, _miner,
               lambda c: {"miner": c.miner}),
     Dimension("trainable_stages", "backbone stages trained: 0 to 5, or all (pretrained backbones)", _pretrained, _stages,
               lambda c: {"trainable_stages": c.trainable_stages if c.trainable_stages in STAGE_CHOICES else -1}),
     Dimension("augment_strength", "0 (none) to 1: crop scale 1 to 0.5, colour jitter 0 to 0.4, rotation 0 to 15 degrees", _trains,
-              _augment, lambda c: {"augment_strength": _strength(c)}),
+              _augment, lambda c: {"augment_strength": _strength(c)}, ("augment", "crop_scale", "color_jitter", "rotation")),
     Dimension("embedding_dim", "64, 128 or 256", _trains, _embedding, lambda c: {"embedding_dim": c.embedding_dim}),
     Dimension("image_size", "the recipe's size, a quarter below or above", lambda c: True, _size, lambda c: {"image_size": c.image_size}),
-    Dimension("feature_block", "the block the closed-form features come from, 2 to 6", lambda c: not _trains(c), _block,
-              lambda c: {"feature_block": c.feature_block if 2 <= c.feature_block <= 6 else 6}),
+    Dimension("feature_block", "the block the closed-form features come from: 2 to 6, or the pooled output", lambda c: not _trains(c),
+              _block, lambda c: {"feature_block": c.feature_block}),
     Dimension("feature_grid", "1 to 3 cells a side of pooled features", lambda c: not _trains(c), _grid,
-              lambda c: {"feature_grid": min(3, c.feature_grid)}),
+              lambda c: {"feature_grid": c.feature_grid}),
     Dimension("zoom_average", "off, or also the centre 80 % or 90 % scaled up, averaged in", lambda c: not _trains(c), _zoom,
               lambda c: {"zoom_average": c.zoom_average}),
     Dimension("whiten_shrink", "whitening shrinkage, 0.01 to 1 (log scale)", lambda c: not _trains(c) and c.postprocess == "whiten",
-              _shrink, lambda c: {"whiten_shrink": min(1.0, max(0.01, c.whiten_shrink))}),
+              _shrink, lambda c: {"whiten_shrink": c.whiten_shrink}),
 )}
 
 
-def search_space(config: TrainConfig, names: list[str] | None = None) -> list[Dimension]:
-    """The dimensions to search: ``names`` (user's ``--space``) or every one that applies to ``config``."""
+def search_space(config: TrainConfig, names: list[str] | None = None, fixed: set[str] | frozenset = frozenset()) -> list[Dimension]:
+    """The dimensions to search: ``names`` (user's ``--space``) or every one that applies to
+    ``config``, less those that set a key in ``fixed`` (the user's ``--set``)."""
     if not names:
-        return [d for d in DIMENSIONS.values() if d.applies(config)]
+        return [d for d in DIMENSIONS.values() if d.applies(config) and not set(d.config_keys) & set(fixed)]
     chosen = []
     for name in names:
         if name not in DIMENSIONS:
@@ -176,6 +185,8 @@ def search_space(config: TrainConfig, names: list[str] | None = None) -> list[Di
             check_choice("--space", name, list(DIMENSIONS))
         if not DIMENSIONS[name].applies(config):
             raise SiamkitError(f"--space {name}: does not apply to this recipe ({DIMENSIONS[name].help})")
+        if set(DIMENSIONS[name].config_keys) & set(fixed):
+            raise SiamkitError(f"--space {name}: --set fixes {', '.join(sorted(set(DIMENSIONS[name].config_keys) & set(fixed)))}; search it or fix it, not both")
         chosen.append(DIMENSIONS[name])
     return chosen
 
@@ -187,6 +198,8 @@ def trial_config(trial, base: TrainConfig, dimensions: list[Dimension]) -> Train
     for dimension in sorted(dimensions, key=lambda d: d.name != "loss"):
         if dimension.name == "miner" and not _online_tuples(config):
             continue
+        if dimension.name == "feature_grid" and config.feature_block < 0:  # the pooled output has no grid
+            continue
         values.update(dimension.suggest(trial, base))
         config = dataclasses.replace(base, **values)
     return config.validate()
@@ -197,6 +210,8 @@ def first_trial(base: TrainConfig, dimensions: list[Dimension]) -> dict:
     params: dict = {}
     for dimension in dimensions:
         if dimension.name == "miner" and not _online_tuples(base):
+            continue
+        if dimension.name == "feature_grid" and base.feature_block < 0:
             continue
         params.update(dimension.start(base))
     if "max_epochs" in params:

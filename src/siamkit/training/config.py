@@ -82,6 +82,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     schedule: str = "cosine"
     max_epochs: int = 15
+    # The cosine schedule's length in epochs when longer than max_epochs: cross-validation
+    # (cv_folds, siamkit tune) chooses to stop after fewer epochs of the schedule the folds ran.
+    schedule_epochs: typing.Optional[int] = None
     max_time: typing.Optional[float] = None
     patience: int = 5
     # Which epoch's weights the run keeps: the best validation ROC AUC, or the last epoch trained
@@ -130,6 +133,11 @@ class TrainConfig:
         return LOSSES.metadata(self.loss)["default_margin"] if self.margin is None else float(self.margin)
 
     @property
+    def cosine_epochs(self) -> int:
+        """Epochs the cosine learning-rate schedule spans."""
+        return max(self.schedule_epochs or 0, self.max_epochs)
+
+    @property
     def sampler_name(self) -> str:
         """The registered sampler that ``sampling`` (a mode or a sampler's name) means here."""
         return resolve_sampler(self.sampling, self.group_batches, LOSSES.metadata(self.loss)["tuples"])
@@ -167,6 +175,8 @@ class TrainConfig:
         for key in positive:
             if getattr(self, key) <= 0:
                 raise SiamkitError(f"--{key.replace('_', '-')} must be positive, got {getattr(self, key)}")
+        if self.schedule_epochs is not None and self.schedule_epochs <= 0:
+            raise SiamkitError(f"config key 'schedule_epochs' must be positive, got {self.schedule_epochs}")
         if self.cv_folds == 1 or self.cv_folds < 0:
             raise SiamkitError(f"--cv-folds must be 0 (off) or at least 2, got {self.cv_folds}")
         if self.lr <= 0:

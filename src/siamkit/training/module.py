@@ -148,7 +148,7 @@ class SiameseModule(L.LightningModule):
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         optimizer = optimizer_class(groups, lr=config.lr, eps=config.eps, weight_decay=config.weight_decay)
         if config.schedule == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.max_epochs))
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.cosine_epochs))
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
         if config.schedule == "plateau":
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.3, patience=2)
@@ -158,7 +158,7 @@ class SiameseModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Runs before Lightning restores the optimizer and scheduler from this same dict.
         if self.config.schedule == "cosine":
-            replan_cosine_schedule(checkpoint, self.config.max_epochs)
+            replan_cosine_schedule(checkpoint, self.config.cosine_epochs)
 
 
 def replan_cosine_schedule(checkpoint: dict, max_epochs: int) -> None:
