@@ -101,6 +101,7 @@ def test_tune_scores_trials_by_folds_writes_the_best_recipe_and_continues(tmp_pa
         tune(data, out, "10m", config_path=recipe, folds=3, trials=1, space=["lr", "max_epochs"])
 
 
+@pytest.mark.slow  # three small training runs; cross_validate itself is covered in the quick suite above
 def test_cv_folds_choose_the_epochs_then_train_them_and_keep_the_last(tmp_path):
     import yaml
 
