@@ -135,7 +135,10 @@ def plot_slices(study, out_path: Path) -> Path | None:
         colours = [RIGHT if is_best else QUERY for _, _, is_best in points]
         axes.scatter(x, [p[1] for p in points], c=colours, s=22)
         if name in ("lr", "whiten_shrink") and numeric and np.all(x > 0):
+            from matplotlib.ticker import NullFormatter
+
             axes.set_xscale("log")
+            axes.xaxis.set_minor_formatter(NullFormatter())  # labels at the decades only: minor ones overlap
         axes.set_title(name, fontsize=10)
         axes.grid(alpha=0.3)
     for index in range(len(names), rows * columns):
