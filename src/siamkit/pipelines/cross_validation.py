@@ -54,10 +54,7 @@ class CrossValidation:
     def score(self) -> float:
         """The mean validation ROC AUC at the epoch count chosen from the mean curve (every fold
         scored after the same number of epochs); without curves, the mean of the folds' scores."""
-        epochs = self.best_epochs()
-        if epochs is not None and self.folds and all(len(f.curve) >= epochs for f in self.folds):
-            return self.mean_curve()[epochs - 1]
-        return float(np.mean(self.scores)) if self.folds else float("nan")
+        return float(np.mean(self.fold_scores())) if self.folds else float("nan")
 
     def fold_scores(self) -> list[float]:
         """Each fold's score where ``score`` reads it: at the chosen epoch count, or its own."""
@@ -127,14 +124,6 @@ def _finished_fold(run: Path, config: TrainConfig) -> dict | None:
     return result if isinstance(stored, dict) and {**stored, **ignore} == {**config.to_dict(), **ignore} else None
 
 
-def base_split(dataset, config: TrainConfig):
-    """The split a training run with ``config`` would make (its test part stays out of every fold)."""
-    from siamkit.data.splits import make_split
-
-    rule = "image" if config.closed_set else config.split_by
-    return make_split(dataset, rule, config.split, config.seed, config.fold)
-
-
 def cross_validate(
     data: str | os.PathLike,
     out: str | os.PathLike,
@@ -153,11 +142,11 @@ def cross_validate(
     """
     from siamkit.data.cv_folds import development_folds, fold_unit
     from siamkit.data.dataset import scan_dataset
-    from siamkit.pipelines.training_run import train
+    from siamkit.pipelines.training_run import config_split, train
 
     out = Path(out)
     dataset = scan_dataset(data)
-    split = split if split is not None else base_split(dataset, config)
+    split = split if split is not None else config_split(dataset, config)
     splits = development_folds(dataset, split, folds, config.seed)
     settings = fold_config(config)
     if max_minutes is not None:

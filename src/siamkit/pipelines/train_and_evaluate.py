@@ -60,7 +60,7 @@ def epochs_by_cross_validation(data: str | os.PathLike, out: str | os.PathLike, 
 
     from siamkit.pipelines.cross_validation import cross_validate
 
-    cv = cross_validate(data, Path(out) / "cv", dataclasses.replace(config, cv_folds=0), folds=config.cv_folds, split=split)
+    cv = cross_validate(data, Path(out) / "cv", config, folds=config.cv_folds, split=split)  # fold_config turns cv_folds off
     epochs = cv.best_epochs()
     if epochs is None:
         log.info("cross-validation: nothing was trained in the folds; max_epochs stays %d", config.max_epochs)

@@ -72,6 +72,12 @@ def _check_split_images(split: Split, dataset: ImageDataset, source: str | Path)
         raise SiamkitError(f"{source}: {len(missing)} image(s) of the saved split are gone, e.g. {missing[0]}")
 
 
+def config_split(dataset: ImageDataset, config: TrainConfig) -> Split:
+    """The split ``config`` describes (rule, fractions, seed, fold): the same every time it is made."""
+    rule = "image" if config.closed_set else config.split_by
+    return make_split(dataset, rule, config.split, config.seed, config.fold)
+
+
 def _load_or_make_split(dataset: ImageDataset, run: Path, config: TrainConfig, resume: bool, given: Split | None = None) -> Split:
     split_path = run / "split.json"
     if resume and split_path.is_file():
@@ -86,8 +92,7 @@ def _load_or_make_split(dataset: ImageDataset, run: Path, config: TrainConfig, r
         given.save(split_path, dataset.root)
         log.info("using the given %s split -> %s", given.protocol, split_path)
         return given
-    rule = "image" if config.closed_set else config.split_by
-    split = make_split(dataset, rule, config.split, config.seed, config.fold)  # seeded: same in every DDP process
+    split = config_split(dataset, config)  # seeded: same in every DDP process
     if is_primary_process():
         split.save(split_path, dataset.root)
     log.info("split written to %s", split_path)  # its sizes are in the plan logged next

@@ -13,7 +13,6 @@ read from the peak of its mean validation curve, ready for ``siamkit train --con
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -155,14 +154,12 @@ def tune(
         raise SiamkitError(f"--folds {folds}: cross-validation needs at least 2 folds")
     if trials is not None and trials < 1:
         raise SiamkitError(f"--trials {trials}: must be at least 1")
-    if not Path(data).exists():
-        raise SiamkitError(f"{data}: dataset not found")
     from siamkit.data.cv_folds import development_folds
     from siamkit.data.dataset import scan_dataset
-    from siamkit.pipelines.cross_validation import base_split
+    from siamkit.pipelines.training_run import config_split
 
-    dataset = scan_dataset(data)  # a dataset that cannot be cut into the folds is said now, not once per trial
-    development_folds(dataset, base_split(dataset, base), folds, base.seed)
+    dataset = scan_dataset(data)  # a missing dataset, or one that cannot be cut into the folds, is said now, not once per trial
+    development_folds(dataset, config_split(dataset, base), folds, base.seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = [d.name for d in dimensions]
@@ -188,8 +185,9 @@ def tune(
         try:
             return scored(trial)
         except (SiamkitError, torch.cuda.OutOfMemoryError) as error:  # these settings cannot train: one line, the search goes on
-            log.warning("tune trial %d failed: %s", trial.number, str(error).splitlines()[0] if str(error) else type(error).__name__)
-            trial.set_user_attr("error", str(error).splitlines()[0] if str(error) else type(error).__name__)
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            log.warning("tune trial %d failed: %s", trial.number, reason)
+            trial.set_user_attr("error", reason)
             return float("nan")  # Optuna records the trial as failed
 
     def scored(trial) -> float:
